@@ -1,0 +1,1 @@
+"""Training machinery: loop, checkpoints, run records, tracking, optimisers and schedules."""

@@ -1,0 +1,92 @@
+"""Optimisers and learning-rate schedules, found by name; schedules scale with the run's budget."""
+from __future__ import annotations
+
+from typing import Iterable, List, Optional
+
+import torch
+from torch import nn
+
+from ..registry import Registry
+
+OPTIMIZERS = Registry("optimizer")
+SCHEDULES = Registry("schedule")
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> List[dict]:
+    """Weight decay everywhere except on what the sharing banks declare exempt (soft coefficients)."""
+    sharing = getattr(model, "sharing", None)
+    exempt = {id(p) for p in sharing.no_decay_parameters()} if sharing is not None else set()
+    decay = [p for p in model.parameters() if p.requires_grad and id(p) not in exempt]
+    no_decay = [p for p in model.parameters() if p.requires_grad and id(p) in exempt]
+    groups = [{"params": decay, "weight_decay": weight_decay}]
+    if no_decay:
+        groups.append({"params": no_decay, "weight_decay": 0.0})
+    return groups
+
+
+def _fused(device: torch.device) -> Optional[bool]:
+    return True if device.type == "cuda" else None
+
+
+@OPTIMIZERS.register("sgd")
+def sgd(model: nn.Module, device: torch.device, lr: float = 0.1, momentum: float = 0.9,
+        weight_decay: float = 5e-4, nesterov: bool = False) -> torch.optim.Optimizer:
+    return torch.optim.SGD(param_groups(model, weight_decay), lr=lr, momentum=momentum,
+                           nesterov=nesterov, fused=_fused(device))
+
+
+@OPTIMIZERS.register("adam")
+def adam(model: nn.Module, device: torch.device, lr: float = 1e-3, weight_decay: float = 0.0,
+         beta1: float = 0.9, beta2: float = 0.999) -> torch.optim.Optimizer:
+    return torch.optim.Adam(param_groups(model, weight_decay), lr=lr, betas=(beta1, beta2),
+                            fused=_fused(device))
+
+
+class Schedule:
+    """A per-epoch learning-rate rule; `step(metric)` is called once after every epoch."""
+
+    def __init__(self, scheduler: torch.optim.lr_scheduler.LRScheduler, needs_metric: bool = False):
+        self.scheduler, self.needs_metric = scheduler, needs_metric
+
+    def step(self, metric: float) -> None:
+        self.scheduler.step(metric) if self.needs_metric else self.scheduler.step()
+
+    def state_dict(self) -> dict:
+        return self.scheduler.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.scheduler.load_state_dict(state)
+
+
+def _scaled(epochs: Iterable[int], scale: float) -> List[int]:
+    return [max(1, round(e * scale)) for e in epochs]
+
+
+@SCHEDULES.register("multistep")
+def multistep(optimizer: torch.optim.Optimizer, scale: float, milestones: List[int] = [60, 120, 160],
+              gamma: float = 0.2) -> Schedule:
+    """lr x gamma at each milestone epoch (milestones scale with the budget)."""
+    return Schedule(torch.optim.lr_scheduler.MultiStepLR(optimizer, _scaled(milestones, scale), gamma))
+
+
+@SCHEDULES.register("exponential")
+def exponential(optimizer: torch.optim.Optimizer, scale: float, gamma: float = 0.8,
+                start_epoch: int = 10) -> Schedule:
+    """lr x gamma after every epoch from `start_epoch` on (RepeatNet's rot-MNIST protocol)."""
+    start = _scaled([start_epoch], scale)[0]
+    rule = lambda epoch: gamma ** max(0, epoch - start + 1)  # noqa: E731
+    return Schedule(torch.optim.lr_scheduler.LambdaLR(optimizer, rule))
+
+
+@SCHEDULES.register("plateau")
+def plateau(optimizer: torch.optim.Optimizer, scale: float, factor: float = 0.5, patience: int = 10,
+            min_lr: float = 0.0) -> Schedule:
+    """lr x factor when test accuracy has not improved for `patience` epochs (scaled with the budget)."""
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", factor=factor, patience=max(1, round(patience * scale)), min_lr=min_lr)
+    return Schedule(sched, needs_metric=True)
+
+
+@SCHEDULES.register("constant")
+def constant(optimizer: torch.optim.Optimizer, scale: float) -> Schedule:
+    return Schedule(torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0))

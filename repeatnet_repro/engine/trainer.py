@@ -1,0 +1,210 @@
+"""A run from a composed config: build everything, train with resume, and keep the run record current."""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from ..analysis.counting import count_model
+from ..config import run_tags
+from ..data import build_data
+from ..models import build_model
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .loop import Step, evaluate, train_epoch
+from .optim import OPTIMIZERS, SCHEDULES
+from .run_record import RunRecord, git_commit, versions
+from .tasks import make_task
+from .tracking import make_tracker
+
+log = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    elif torch.cuda.is_available():
+        torch.backends.cudnn.benchmark = True
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("trainer.device=cuda but no CUDA device is visible; use trainer.device=auto or cpu")
+    if name not in ("cpu", "cuda"):
+        raise ValueError(f"trainer.device={name}: valid values are auto, cpu, cuda")
+    return torch.device(name)
+
+
+def planned_epochs(cfg: DictConfig) -> int:
+    """The paper's epochs scaled by the budget (at least one)."""
+    epochs = max(1, round(cfg.trainer.epochs * cfg.budget.epoch_scale))
+    return min(epochs, cfg.budget.max_epochs) if cfg.budget.max_epochs else epochs
+
+
+class Run:
+    """Everything one run needs, built from its config before the first epoch."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path):
+        self.cfg, self.record = cfg, RunRecord(run_dir)
+        t = cfg.trainer
+        if t.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"trainer.precision={t.precision}: valid values are auto, fp32, bf16")
+        if cfg.mode not in ("train", "eval"):
+            raise ValueError(f"mode={cfg.mode}: valid modes are train, eval")
+        if cfg.mode == "eval" and not cfg.checkpoint:
+            raise ValueError("mode=eval needs checkpoint=PATH (a checkpoints/last.pt of a run)")
+        self.device = resolve_device(t.device)
+        on_cuda = self.device.type == "cuda"
+        self.epochs = planned_epochs(cfg)
+        seed_everything(cfg.seed, t.deterministic)
+
+        self.source = build_data(cfg.dataset)
+        self.model = build_model(cfg.model, cfg.sharing, self.source.info).to(self.device)
+        self.counts = count_model(self.model, self.source.info)
+        self.task = make_task(self.source.info.task, self.source.info.num_classes)
+        self.optimizer = OPTIMIZERS.build(cfg.optimizer, self.model, self.device, skip=2)
+        self.schedule = SCHEDULES.build(cfg.schedule, self.optimizer, self.epochs / cfg.trainer.epochs, skip=2)
+        bf16 = t.precision == "bf16" or (t.precision == "auto" and on_cuda)
+        channels_last = t.channels_last and on_cuda
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.step = Step(self.device, bf16, channels_last, t.grad_clip)
+        self.forward_model = torch.compile(self.model) if (t.compile and on_cuda) else self.model
+        if t.compile and not on_cuda:
+            log.info("trainer.compile=true is a no-op on CPU")
+        self.sharing = self.model.sharing
+
+    # ---- checkpoint state ------------------------------------------------------------------
+    def state(self, epoch: int, best: Dict[str, Any]) -> Dict[str, Any]:
+        state = {"epoch": epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "schedule": self.schedule.state_dict(), "best": best,
+                 "rng_cpu": torch.get_rng_state(), "seed": self.cfg.seed}
+        if torch.cuda.is_available():
+            state["rng_cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def restore(self, state: Dict[str, Any], path: Path) -> None:
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.schedule.load_state_dict(state["schedule"])
+        except (KeyError, RuntimeError, ValueError) as err:
+            raise CheckpointError(f"checkpoint {path} does not fit this config's model/optimiser "
+                                  f"({str(err).splitlines()[0][:200]}); resume with the config it was "
+                                  "written by, or start a fresh run dir") from None
+        torch.set_rng_state(state["rng_cpu"])
+        if "rng_cuda" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+
+    # ---- the record ------------------------------------------------------------------------
+    def base_summary(self) -> Dict[str, Any]:
+        cfg = self.cfg
+        return {
+            "status": "running", "mode": cfg.mode, "name": cfg.name, "tags": run_tags(cfg),
+            "model": cfg.model.name, "sharing": cfg.sharing.name, "dataset": cfg.dataset.name,
+            "seed": cfg.seed, "budget": {**OmegaConf.to_container(cfg.budget), "epochs": self.epochs},
+            **{k: self.counts[k] for k in ("params", "params_conv", "macs", "flops")},
+            "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
+            "versions": versions(), "git_commit": git_commit(Path(cfg.paths.root)),
+            "run_dir": str(self.record.dir),
+        }
+
+
+def _best(best: Dict[str, Any], row: Dict[str, Any]) -> Dict[str, Any]:
+    key = "test_f1" if "test_f1" in row else "test_acc"
+    if key in row and (not best or row[key] > best.get(key, float("-inf"))):
+        return {k: v for k, v in row.items() if k.startswith("test_") or k == "epoch"}
+    return best
+
+
+def train(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
+    """Train (resuming when the run dir or trainer.resume holds a checkpoint); returns the summary."""
+    record = RunRecord(run_dir)
+    record.prepare()
+    run = Run(cfg, run_dir)
+    record.write_config(cfg)
+    resume: Optional[Path] = Path(cfg.trainer.resume) if cfg.trainer.resume else (
+        record.checkpoint if record.checkpoint.exists() else None)
+    start, best = 1, {}
+    if resume is not None:
+        state = load_checkpoint(resume)
+        run.restore(state, resume)
+        start, best = state["epoch"] + 1, state["best"]
+        record.keep_metrics_through(state["epoch"])
+        log.info("resuming from %s at epoch %d", resume, start)
+    started = time.time()
+    elapsed = record.summary().get("wall_time_s", 0.0) if resume else 0.0
+    summary = record.update_summary(**run.base_summary(), started=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    tags = [f"{k}:{v}" for k, v in run_tags(cfg).items() if v]
+    tracker = make_tracker(cfg.logger, run_dir, name=f"{cfg.name}-seed{cfg.seed}",
+                           group=cfg.name if not cfg.tags.item else f"{cfg.tags.paper}/{cfg.tags.item}",
+                           tags=tags, config=OmegaConf.to_container(cfg, resolve=True))
+    failed = True
+    try:
+        train_loader, test_loader = run.source.loaders(cfg.trainer.batch_size, run.device, cfg.seed,
+                                                       cfg.trainer.eval_batch_size)
+        for epoch in range(start, run.epochs + 1):
+            train_loader.set_epoch(epoch)
+            lr = run.optimizer.param_groups[0]["lr"]
+            tr = train_epoch(run.forward_model, train_loader, run.task, run.optimizer, run.step,
+                             run.sharing.regularization, f"epoch {epoch}/{run.epochs}", cfg.trainer.progress,
+                             cfg.budget.max_train_batches)
+            te = evaluate(run.forward_model, test_loader, run.task, run.step, cfg.budget.max_eval_batches)
+            row = {"epoch": epoch, "lr": lr, **{f"train_{k}": v for k, v in tr.items()},
+                   **{f"test_{k}": v for k, v in te.items()}}
+            run.schedule.step(te.get("f1", te["acc"]))
+            best = _best(best, row)
+            record.append_metrics(row)
+            run.sharing.on_epoch_end(epoch, record.artifacts)
+            if epoch % cfg.trainer.checkpoint_every == 0 or epoch == run.epochs:
+                save_checkpoint(record.checkpoint, run.state(epoch, best))
+            tracker.log_epoch(row)
+            log.info("epoch %d/%d  train loss %.4f acc %.2f  test loss %.4f acc %.2f  (%.0f img/s)", epoch,
+                     run.epochs, tr["loss"], tr["acc"], te["loss"], te["acc"], tr["images_per_s"])
+        final = record.metrics()[-1] if record.metrics() else {}
+        summary = record.update_summary(
+            status="completed", final=final, best=best, epochs_done=run.epochs,
+            wall_time_s=elapsed + time.time() - started, groups=run.counts.get("groups", {}),
+            finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        tracker.log_artifacts(record.artifacts)
+        failed = False
+        return summary
+    except BaseException as err:
+        record.update_summary(status="failed", error=f"{type(err).__name__}: {err}",
+                              wall_time_s=elapsed + time.time() - started,
+                              epochs_done=len(record.metrics()))
+        raise
+    finally:
+        tracker.log_summary(record.summary())
+        tracker.finish(failed)
+
+
+def evaluate_checkpoint(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
+    """mode=eval: load a checkpoint's weights and evaluate on the test split; writes a run record."""
+    record = RunRecord(run_dir)
+    record.prepare()
+    run = Run(cfg, run_dir)
+    record.write_config(cfg)
+    path = Path(cfg.checkpoint)
+    run.restore(load_checkpoint(path), path)
+    record.update_summary(**run.base_summary(), checkpoint=str(path))
+    try:
+        _, test_loader = run.source.loaders(cfg.trainer.batch_size, run.device, cfg.seed,
+                                            cfg.trainer.eval_batch_size)
+        te = evaluate(run.forward_model, test_loader, run.task, run.step, cfg.budget.max_eval_batches)
+    except BaseException as err:
+        record.update_summary(status="failed", error=f"{type(err).__name__}: {err}")
+        raise
+    final = {f"test_{k}": v for k, v in te.items()}
+    return record.update_summary(status="completed", final=final, best=final)

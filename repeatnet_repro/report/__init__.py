@@ -1,0 +1,6 @@
+"""Run records -> pandas -> every paper table and figure (`python -m repeatnet_repro.report`)."""
+from .collect import load_metrics, load_runs
+from .figures import learning_curves
+from .tables import build_table, load_reported, render_tables
+
+__all__ = ["build_table", "learning_curves", "load_metrics", "load_reported", "load_runs", "render_tables"]

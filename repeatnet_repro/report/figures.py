@@ -1,0 +1,42 @@
+"""Figures rebuilt from run records (matplotlib, PNG and PDF)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _save(fig, stem: Path) -> Path:
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in (".png", ".pdf"):
+        tmp = stem.with_name(f".{stem.name}.tmp{suffix}")
+        fig.savefig(tmp, dpi=150, bbox_inches="tight")
+        tmp.replace(stem.with_suffix(suffix))
+    plt.close(fig)
+    return stem.with_suffix(".png")
+
+
+def learning_curves(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) -> List[Path]:
+    """Per item: test accuracy (or F1) per epoch, one line per run, labelled row / seed."""
+    written = []
+    if metrics.empty or runs.empty:
+        return written
+    merged = metrics.merge(runs[["run_dir", "paper", "item", "row", "seed", "budget"]], on="run_dir")
+    for (paper, item), part in merged.groupby(["paper", "item"], dropna=True):
+        metric = "test_f1" if "test_f1" in part and part["test_f1"].notna().any() else "test_acc"
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for (row, seed), run in part.groupby(["row", "seed"], dropna=False):
+            run = run.sort_values("epoch")
+            ax.plot(run["epoch"], run[metric], marker="o", ms=3, label=f"{row} (seed {seed})")
+        budgets = ", ".join(sorted(set(part["budget"].dropna().astype(str))))
+        ax.set(xlabel="epoch", ylabel=metric.replace("test_", "test "),
+               title=f"{paper}/{item} — budget: {budgets}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        written.append(_save(fig, Path(out_dir) / f"{paper}_{item}_curves"))
+    return written

@@ -1,0 +1,115 @@
+"""`python -m repeatnet_repro.train`: real learning, a complete run record, multirun, eval mode, errors."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import FAST, read_metrics, read_summary, run_entrypoint
+
+pytestmark = pytest.mark.slow
+
+
+def test_digits_run_learns_and_leaves_a_complete_run_record(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_entrypoint(*FAST, "trainer.epochs=12", "schedule.milestones=[8]", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr
+    summary = read_summary(run_dir)
+    assert summary["status"] == "completed"
+    assert summary["final"]["test_acc"] > 80.0
+    assert summary["best"]["test_acc"] >= summary["final"]["test_acc"]
+    for key in ("model", "dataset", "seed", "params", "params_conv", "flops", "wall_time_s", "versions",
+                "git_commit", "tags", "budget"):
+        assert key in summary, key
+    assert summary["budget"]["epochs"] == 12
+    metrics = read_metrics(run_dir)
+    assert [m["epoch"] for m in metrics] == list(range(1, 13))
+    assert {"lr", "train_loss", "train_acc", "test_loss", "test_acc", "test_top5", "seconds"} <= set(metrics[0])
+    assert (run_dir / "config.yaml").read_text().startswith("seed: 0")
+    assert (run_dir / "checkpoints" / "last.pt").is_file()
+    assert (run_dir / "artifacts").is_dir()
+    assert (run_dir / ".hydra" / "overrides.yaml").is_file()
+
+    # mode=eval re-evaluates the checkpoint into its own record and gets the same accuracy
+    eval_dir = tmp_path / "eval"
+    proc = run_entrypoint(*FAST, "mode=eval", f"checkpoint={run_dir / 'checkpoints' / 'last.pt'}",
+                          f"hydra.run.dir={eval_dir}")
+    assert proc.returncode == 0, proc.stderr
+    evaluated = read_summary(eval_dir)
+    assert evaluated["status"] == "completed" and evaluated["mode"] == "eval"
+    assert evaluated["final"]["test_acc"] == pytest.approx(summary["final"]["test_acc"])
+
+
+def test_multirun_gives_each_job_its_own_record_and_a_failing_job_does_not_stop_the_sweep(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_entrypoint(*FAST, "-m", "trainer.epochs=1", "dataset.image_size=16,4",
+                          f"hydra.sweep.dir={sweep}", "hydra.sweep.subdir=${hydra.job.num}")
+    assert proc.returncode == 0, proc.stderr
+    ok, bad = read_summary(sweep / "0"), read_summary(sweep / "1")
+    assert ok["status"] == "completed"
+    assert bad["status"] == "failed" and "image_size=4" in bad["error"]
+    assert "dataset.image_size=4" in proc.stderr
+
+
+def test_seed_sweep_writes_one_run_dir_per_seed(tmp_path):
+    sweep = tmp_path / "seeds"
+    proc = run_entrypoint(*FAST, "-m", "trainer.epochs=1", "budget=smoke", "seed=0,1",
+                          f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr
+    seeds = sorted(read_summary(d)["seed"] for d in sweep.iterdir() if (d / "summary.json").exists())
+    assert seeds == [0, 1]
+    assert read_summary(sweep / "0_seed0")["budget"]["name"] == "smoke"
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("trainer.epochz=3", "Could not override 'trainer.epochz'"),
+    ("model=no_such_model", "Available options in 'model'"),
+    ("trainer.epochs=many", "trainer.epochs"),
+])
+def test_bad_config_fails_at_compose_time_naming_the_key_and_the_choices(tmp_path, override, expected):
+    proc = run_entrypoint(*FAST, override, f"hydra.run.dir={tmp_path / 'never'}")
+    assert proc.returncode != 0
+    assert expected in proc.stderr
+    assert not (tmp_path / "never" / "summary.json").exists()
+
+
+def test_option_unknown_to_the_builder_fails_with_the_valid_options(tmp_path):
+    proc = run_entrypoint(*FAST, "+model.depth=3", f"hydra.run.dir={tmp_path / 'r'}")
+    assert proc.returncode == 2
+    assert "model 'convnet' has no option(s) ['depth']" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_corrupt_checkpoint_stops_with_one_line_and_is_left_untouched(tmp_path):
+    run_dir = tmp_path / "run"
+    ckpt = run_dir / "checkpoints" / "last.pt"
+    ckpt.parent.mkdir(parents=True)
+    ckpt.write_bytes(b"not a checkpoint")
+    proc = run_entrypoint(*FAST, "trainer.epochs=1", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 2
+    assert "is unreadable" in proc.stderr and str(ckpt) in proc.stderr
+    assert ckpt.read_bytes() == b"not a checkpoint"
+    assert read_summary(run_dir)["status"] == "failed"
+
+
+def test_unwritable_output_dir_is_one_clear_line_before_any_work(tmp_path):
+    in_the_way = tmp_path / "a_file"
+    in_the_way.write_text("the run dir would have to be inside this file")
+    proc = run_entrypoint(*FAST, "trainer.epochs=1", f"hydra.run.dir={in_the_way / 'run'}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"error: output directory {in_the_way / 'run'} is not writable (Not a directory); choose another "
+        "with hydra.run.dir=PATH or paths.runs_dir=PATH"]
+    assert in_the_way.read_text() == "the run dir would have to be inside this file"
+
+
+def test_wandb_offline_writes_its_files_into_the_run_dir(tmp_path):
+    run_dir = tmp_path / "run"
+    proc = run_entrypoint(*[o for o in FAST if o != "logger=none"], "logger=wandb", "budget=smoke",
+                          "tags.paper=demo", "tags.item=digits", f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr
+    offline = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(offline) == 1
+    assert list(offline[0].glob("run-*.wandb"))
+    assert read_summary(run_dir)["status"] == "completed"
+    assert json.loads((run_dir / "summary.json").read_text())["tags"]["item"] == "digits"

@@ -6,6 +6,7 @@ multirun (`-m`) a failing job is recorded as failed and the sweep goes on with t
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def main(cfg: DictConfig) -> float:
     try:
         summary = (evaluate_checkpoint if cfg.mode == "eval" else train)(cfg, run_dir)
     except Exception as err:
-        record = RunRecord(run_dir)
+        record = RunRecord(run_dir, writer=os.environ.get("RANK", "0") == "0")
         if run_dir.exists() and record.summary().get("status") != "failed":
             try:
                 record.update_summary(status="failed", error=f"{type(err).__name__}: {err}")

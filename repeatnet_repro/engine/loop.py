@@ -32,7 +32,7 @@ class Step:
 
 
 def _postfix(meter, started: float, seen: int) -> Dict[str, str]:
-    v = meter.values()
+    v = meter.values(across_ranks=False)
     out = {"loss": f"{v['loss']:.4f}", "acc": f"{v['acc']:.2f}"}
     out["img/s"] = f"{seen / max(time.perf_counter() - started, 1e-9):.0f}"
     return out

@@ -39,10 +39,10 @@ def git_commit(repo: Path) -> Optional[str]:
 
 
 class RunRecord:
-    """Reads and writes one run directory."""
+    """Reads and writes one run directory (a non-writer, e.g. a data-parallel rank > 0, only reads)."""
 
-    def __init__(self, run_dir: Path):
-        self.dir = Path(run_dir)
+    def __init__(self, run_dir: Path, writer: bool = True):
+        self.dir, self.writer = Path(run_dir), writer
         self.checkpoint = self.dir / "checkpoints" / "last.pt"
         self.artifacts = self.dir / "artifacts"
         self.metrics_path = self.dir / "metrics.jsonl"
@@ -50,6 +50,8 @@ class RunRecord:
 
     def prepare(self) -> None:
         """Create the folders, failing early with one line if the place is not writable."""
+        if not self.writer:
+            return
         try:
             self.artifacts.mkdir(parents=True, exist_ok=True)
             self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
@@ -61,7 +63,8 @@ class RunRecord:
                                   "choose another with hydra.run.dir=PATH or paths.runs_dir=PATH") from None
 
     def write_config(self, cfg: DictConfig) -> None:
-        write_text(self.dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        if self.writer:
+            write_text(self.dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
 
     def metrics(self) -> List[Dict[str, Any]]:
         if not self.metrics_path.exists():
@@ -71,9 +74,12 @@ class RunRecord:
     def keep_metrics_through(self, epoch: int) -> None:
         """On resume: drop lines of epochs after the checkpoint, so no epoch appears twice."""
         kept = [m for m in self.metrics() if m["epoch"] <= epoch]
-        write_text(self.metrics_path, "".join(json.dumps(m) + "\n" for m in kept))
+        if self.writer:
+            write_text(self.metrics_path, "".join(json.dumps(m) + "\n" for m in kept))
 
     def append_metrics(self, row: Dict[str, Any]) -> None:
+        if not self.writer:
+            return
         lines = [json.dumps(m) + "\n" for m in self.metrics() if m["epoch"] != row["epoch"]]
         write_text(self.metrics_path, "".join(lines) + json.dumps(row) + "\n")
 
@@ -82,5 +88,6 @@ class RunRecord:
 
     def update_summary(self, **fields: Any) -> Dict[str, Any]:
         summary = {**self.summary(), **fields, "updated": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        write_json(self.summary_path, summary)
+        if self.writer:
+            write_json(self.summary_path, summary)
         return summary

@@ -9,6 +9,8 @@ from typing import Dict
 import torch
 import torch.nn.functional as F
 
+from .distributed import all_reduce_sum
+
 
 class Classification:
     """Cross-entropy; top-1 and (with >= 5 classes) top-5 accuracy in percent."""
@@ -73,11 +75,21 @@ class Meter:
         for k, v in counts.items():
             self.sums[k] = self.sums.get(k, 0) + v.to(self.device, torch.float64)
 
-    def values(self) -> Dict[str, float]:
-        if not self.n:
+    def values(self, across_ranks: bool = True) -> Dict[str, float]:
+        """Mean loss and metrics; summed over every data-parallel rank unless `across_ranks=False`.
+
+        Every rank must call this with across_ranks=True at the same point (it is a collective).
+        """
+        keys = sorted(self.sums)
+        if not keys:
             return {}
-        sums = {k: float(v) for k, v in self.sums.items()}
-        return {"loss": sums["loss"] / self.n, **self.task.values(sums, self.n)}
+        packed = torch.stack([self.sums[k] for k in keys] + [torch.tensor(float(self.n), dtype=torch.float64,
+                                                                          device=self.device)])
+        if across_ranks:
+            packed = all_reduce_sum(packed.clone())
+        sums = dict(zip(keys, packed[:-1].tolist()))
+        n = packed[-1].item()
+        return {"loss": sums["loss"] / n, **self.task.values(sums, n)}
 
 
 def make_task(task: str, num_classes: int):

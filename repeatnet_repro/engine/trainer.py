@@ -15,6 +15,7 @@ from ..analysis.counting import count_model
 from ..config import run_tags
 from ..data import build_data
 from ..models import build_model
+from . import distributed
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .loop import Step, evaluate, train_epoch
 from .optim import OPTIMIZERS, SCHEDULES
@@ -55,8 +56,8 @@ def planned_epochs(cfg: DictConfig) -> int:
 class Run:
     """Everything one run needs, built from its config before the first epoch."""
 
-    def __init__(self, cfg: DictConfig, run_dir: Path):
-        self.cfg, self.record = cfg, RunRecord(run_dir)
+    def __init__(self, cfg: DictConfig, record: RunRecord, ctx: distributed.Context):
+        self.cfg, self.record, self.ctx = cfg, record, ctx
         t = cfg.trainer
         if t.precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"trainer.precision={t.precision}: valid values are auto, fp32, bf16")
@@ -65,6 +66,8 @@ class Run:
         if cfg.mode == "eval" and not cfg.checkpoint:
             raise ValueError("mode=eval needs checkpoint=PATH (a checkpoints/last.pt of a run)")
         self.device = resolve_device(t.device)
+        if ctx.active and self.device.type == "cuda":
+            self.device = torch.device("cuda", ctx.local_rank)
         on_cuda = self.device.type == "cuda"
         self.epochs = planned_epochs(cfg)
         seed_everything(cfg.seed, t.deterministic)
@@ -81,9 +84,20 @@ class Run:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.step = Step(self.device, bf16, channels_last, t.grad_clip)
         self.forward_model = torch.compile(self.model) if (t.compile and on_cuda) else self.model
+        if ctx.active:
+            self.forward_model = torch.nn.parallel.DistributedDataParallel(
+                self.forward_model, device_ids=[self.device.index] if on_cuda else None)
         if t.compile and not on_cuda:
             log.info("trainer.compile=true is a no-op on CPU")
         self.sharing = self.model.sharing
+
+    def loaders(self):
+        """Train and test loaders; under torchrun each rank gets its slice of every global batch."""
+        t = self.cfg.trainer
+        train, test = self.source.loaders(t.batch_size, self.device, self.cfg.seed, t.eval_batch_size)
+        if self.ctx.active:
+            return distributed.ShardedLoader(train, self.ctx), distributed.ShardedLoader(test, self.ctx)
+        return train, test
 
     # ---- checkpoint state ------------------------------------------------------------------
     def state(self, epoch: int, best: Dict[str, Any]) -> Dict[str, Any]:
@@ -129,10 +143,14 @@ def _best(best: Dict[str, Any], row: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def train(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
-    """Train (resuming when the run dir or trainer.resume holds a checkpoint); returns the summary."""
-    record = RunRecord(run_dir)
+    """Train (resuming when the run dir or trainer.resume holds a checkpoint); returns the summary.
+
+    Under torchrun every rank trains; only rank 0 writes the run record, checkpoints and W&B.
+    """
+    ctx = distributed.setup(resolve_device(cfg.trainer.device).type)
+    record = RunRecord(run_dir, writer=ctx.is_main)
     record.prepare()
-    run = Run(cfg, run_dir)
+    run = Run(cfg, record, ctx)
     record.write_config(cfg)
     resume: Optional[Path] = Path(cfg.trainer.resume) if cfg.trainer.resume else (
         record.checkpoint if record.checkpoint.exists() else None)
@@ -145,20 +163,20 @@ def train(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
         log.info("resuming from %s at epoch %d", resume, start)
     started = time.time()
     elapsed = record.summary().get("wall_time_s", 0.0) if resume else 0.0
-    summary = record.update_summary(**run.base_summary(), started=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    record.update_summary(**run.base_summary(), started=time.strftime("%Y-%m-%dT%H:%M:%S"))
     tags = [f"{k}:{v}" for k, v in run_tags(cfg).items() if v]
-    tracker = make_tracker(cfg.logger, run_dir, name=f"{cfg.name}-seed{cfg.seed}",
+    logger_cfg = cfg.logger if ctx.is_main else OmegaConf.create({"name": "none", "mode": "disabled"})
+    tracker = make_tracker(logger_cfg, run_dir, name=f"{cfg.name}-seed{cfg.seed}",
                            group=cfg.name if not cfg.tags.item else f"{cfg.tags.paper}/{cfg.tags.item}",
                            tags=tags, config=OmegaConf.to_container(cfg, resolve=True))
     failed = True
     try:
-        train_loader, test_loader = run.source.loaders(cfg.trainer.batch_size, run.device, cfg.seed,
-                                                       cfg.trainer.eval_batch_size)
+        train_loader, test_loader = run.loaders()
         for epoch in range(start, run.epochs + 1):
             train_loader.set_epoch(epoch)
             lr = run.optimizer.param_groups[0]["lr"]
             tr = train_epoch(run.forward_model, train_loader, run.task, run.optimizer, run.step,
-                             run.sharing.regularization, f"epoch {epoch}/{run.epochs}", cfg.trainer.progress,
+                             run.sharing.regularization, f"epoch {epoch}/{run.epochs}", cfg.trainer.progress and ctx.is_main,
                              cfg.budget.max_train_batches)
             te = evaluate(run.forward_model, test_loader, run.task, run.step, cfg.budget.max_eval_batches)
             row = {"epoch": epoch, "lr": lr, **{f"train_{k}": v for k, v in tr.items()},
@@ -166,12 +184,14 @@ def train(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
             run.schedule.step(te.get("f1", te["acc"]))
             best = _best(best, row)
             record.append_metrics(row)
-            run.sharing.on_epoch_end(epoch, record.artifacts)
-            if epoch % cfg.trainer.checkpoint_every == 0 or epoch == run.epochs:
+            if ctx.is_main:
+                run.sharing.on_epoch_end(epoch, record.artifacts)
+            if ctx.is_main and (epoch % cfg.trainer.checkpoint_every == 0 or epoch == run.epochs):
                 save_checkpoint(record.checkpoint, run.state(epoch, best))
             tracker.log_epoch(row)
-            log.info("epoch %d/%d  train loss %.4f acc %.2f  test loss %.4f acc %.2f  (%.0f img/s)", epoch,
-                     run.epochs, tr["loss"], tr["acc"], te["loss"], te["acc"], tr["images_per_s"])
+            if ctx.is_main:
+                log.info("epoch %d/%d  train loss %.4f acc %.2f  test loss %.4f acc %.2f  (%.0f img/s)",
+                         epoch, run.epochs, tr["loss"], tr["acc"], te["loss"], te["acc"], tr["images_per_s"])
         final = record.metrics()[-1] if record.metrics() else {}
         summary = record.update_summary(
             status="completed", final=final, best=best, epochs_done=run.epochs,
@@ -188,20 +208,20 @@ def train(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     finally:
         tracker.log_summary(record.summary())
         tracker.finish(failed)
+        distributed.teardown()
 
 
 def evaluate_checkpoint(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     """mode=eval: load a checkpoint's weights and evaluate on the test split; writes a run record."""
     record = RunRecord(run_dir)
     record.prepare()
-    run = Run(cfg, run_dir)
+    run = Run(cfg, record, distributed.Context())
     record.write_config(cfg)
     path = Path(cfg.checkpoint)
     run.restore(load_checkpoint(path), path)
     record.update_summary(**run.base_summary(), checkpoint=str(path))
     try:
-        _, test_loader = run.source.loaders(cfg.trainer.batch_size, run.device, cfg.seed,
-                                            cfg.trainer.eval_batch_size)
+        _, test_loader = run.loaders()
         te = evaluate(run.forward_model, test_loader, run.task, run.step, cfg.budget.max_eval_batches)
     except BaseException as err:
         record.update_summary(status="failed", error=f"{type(err).__name__}: {err}")

@@ -19,6 +19,7 @@ from ..engine.atomic import write_text
 QUANTITIES = {
     "acc": lambda r: r.get("final_test_acc"),
     "error": lambda r: _sub100(r.get("final_test_acc")),
+    "top1_error": lambda r: _sub100(r.get("final_test_acc")),
     "top5": lambda r: r.get("final_test_top5"),
     "top5_error": lambda r: _sub100(r.get("final_test_top5")),
     "f1": lambda r: r.get("final_test_f1"),
@@ -27,6 +28,7 @@ QUANTITIES = {
     "compression": lambda r: r.get("compression"),
     "macs": lambda r: r.get("macs"),
     "flops": lambda r: r.get("flops"),
+    "gpu_days": lambda r: None,  # quoted competitors' training cost; never measured here
 }
 DEFAULT_COLUMNS = ["acc", "params"]
 

@@ -1,0 +1,70 @@
+"""Data-parallel training under `torchrun`: one process per device, rank 0 writes the run record.
+
+Every rank draws the same global batch (the loaders are seeded by seed and epoch) and trains on its
+slice of it; DDP averages the gradients and the metric sums are all-reduced at the end of each pass,
+so a run on N processes follows the single-process run (up to BatchNorm statistics, which are per rank).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Iterator, Tuple
+
+import torch
+import torch.distributed as dist
+
+
+@dataclasses.dataclass(frozen=True)
+class Context:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return self.world > 1
+
+
+def setup(device_type: str) -> Context:
+    """Join the process group torchrun describes (gloo on CPU, NCCL on CUDA); a no-op otherwise."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Context()
+    ctx = Context(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device_type == "cuda" else "gloo")
+    if device_type == "cuda":
+        torch.cuda.set_device(ctx.local_rank)
+    return ctx
+
+
+def teardown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+class ShardedLoader:
+    """This rank's slice (every world-th sample) of each global batch of `loader`."""
+
+    def __init__(self, loader, ctx: Context):
+        self.loader, self.ctx = loader, ctx
+
+    def set_epoch(self, epoch: int) -> None:
+        self.loader.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+        for x, y in self.loader:
+            yield x[self.ctx.rank::self.ctx.world], y[self.ctx.rank::self.ctx.world]

@@ -29,6 +29,7 @@ QUANTITIES = {
     "macs": lambda r: r.get("macs"),
     "flops": lambda r: r.get("flops"),
     "gpu_days": lambda r: None,  # quoted competitors' training cost; never measured here
+    "gain": lambda r: None,  # RepeatNet Table 3: derived across rows, not a per-run number
 }
 DEFAULT_COLUMNS = ["acc", "params"]
 

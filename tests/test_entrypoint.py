@@ -42,7 +42,7 @@ def test_digits_run_learns_and_leaves_a_complete_run_record(tmp_path):
 
 def test_multirun_gives_each_job_its_own_record_and_a_failing_job_does_not_stop_the_sweep(tmp_path):
     sweep = tmp_path / "sweep"
-    proc = run_entrypoint(*FAST, "-m", "trainer.epochs=1", "dataset.image_size=16,4",
+    proc = run_entrypoint("-m", *FAST, "trainer.epochs=1", "dataset.image_size=16,4",
                           f"hydra.sweep.dir={sweep}", "hydra.sweep.subdir=${hydra.job.num}")
     assert proc.returncode == 0, proc.stderr
     ok, bad = read_summary(sweep / "0"), read_summary(sweep / "1")
@@ -53,7 +53,7 @@ def test_multirun_gives_each_job_its_own_record_and_a_failing_job_does_not_stop_
 
 def test_seed_sweep_writes_one_run_dir_per_seed(tmp_path):
     sweep = tmp_path / "seeds"
-    proc = run_entrypoint(*FAST, "-m", "trainer.epochs=1", "budget=smoke", "seed=0,1",
+    proc = run_entrypoint("-m", *FAST, "trainer.epochs=1", "budget=smoke", "seed=0,1",
                           f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 0, proc.stderr
     seeds = sorted(read_summary(d)["seed"] for d in sweep.iterdir() if (d / "summary.json").exists())

@@ -100,14 +100,38 @@ class FloatInputs:
         return images.float()
 
 
+class CurriculumLoader:
+    """Phases 1..5 in turn over a run: the epochs are split evenly, later phases take any remainder."""
+
+    def __init__(self, per_phase: Dict[int, TensorLoader]):
+        self.per_phase, self.epochs, self.phase = per_phase, len(per_phase), PHASES[0]
+
+    def schedule(self, epochs: int) -> None:
+        """Spread the phases over a run of `epochs` epochs (called by the trainer)."""
+        self.epochs = epochs
+
+    def phase_of(self, epoch: int) -> int:
+        return PHASES[min(len(PHASES) - 1, (epoch - 1) * len(PHASES) // max(self.epochs, 1))]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.phase = self.phase_of(epoch)
+        self.per_phase[self.phase].set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.per_phase[self.phase])
+
+    def __iter__(self):
+        return iter(self.per_phase[self.phase])
+
+
 class ShortestPaths:
-    """One curriculum phase's training set, with held-out sets of every phase for evaluation."""
+    """A curriculum phase's training set (or all five in turn), with held-out sets of every phase."""
 
     info = DataInfo(num_classes=1, in_channels=2, image_size=GRID, task="segmentation")
 
-    def __init__(self, root: str, phase: int, train_size: int, heldout_size: int, obstacle_p: float,
-                 data_seed: int):
-        self.root, self.phase = Path(root), phase
+    def __init__(self, root: str, phase: int, curriculum: bool, train_size: int, heldout_size: int,
+                 obstacle_p: float, data_seed: int):
+        self.root, self.phase, self.curriculum = Path(root), phase, curriculum
         self.sizes = {"train": train_size, "heldout": heldout_size}
         self.obstacle_p, self.data_seed = obstacle_p, data_seed
 
@@ -143,7 +167,11 @@ class ShortestPaths:
 
     def loaders(self, batch_size: int, device: torch.device, seed: int,
                 eval_batch_size: Optional[int] = None):
-        """(this phase's training set, this phase's held-out set)."""
+        """(training set, held-out set) of this phase, or of the current phase under the curriculum."""
+        if self.curriculum:
+            train = CurriculumLoader({p: self._loader("train", p, batch_size, device, seed, True) for p in PHASES})
+            test = CurriculumLoader(self.heldout_loaders(eval_batch_size or batch_size, device, seed))
+            return train, test
         train = self._loader("train", self.phase, batch_size, device, seed, shuffle=True)
         test = self._loader("heldout", self.phase, eval_batch_size or batch_size, device, seed, shuffle=False)
         return train, test
@@ -162,9 +190,12 @@ class ShortestPaths:
 
 
 @DATASETS.register("shortest_paths")
-def shortest_paths(root: str, phase: int = 1, train_size: int = 5000, heldout_size: int = 1000,
-                   obstacle_p: float = 0.1, data_seed: int = 0) -> ShortestPaths:
-    """Curriculum phase `phase` (1..5): q2 within a window of side 5, 9, 13, 17, 21 around q1."""
+def shortest_paths(root: str, phase: int = 1, curriculum: bool = False, train_size: int = 5000,
+                   heldout_size: int = 1000, obstacle_p: float = 0.1, data_seed: int = 0) -> ShortestPaths:
+    """Curriculum phase `phase` (1..5): q2 within a window of side 5, 9, 13, 17, 21 around q1.
+
+    curriculum=true trains on phases 1..5 in turn, the run's epochs split evenly among them (Fig. 5).
+    """
     if phase not in PHASES:
         raise ValueError(f"dataset.phase={phase}: valid phases are {', '.join(map(str, PHASES))}")
     if not 0 <= obstacle_p < 1:
@@ -172,4 +203,4 @@ def shortest_paths(root: str, phase: int = 1, train_size: int = 5000, heldout_si
     for key, value in (("train_size", train_size), ("heldout_size", heldout_size)):
         if value < 1:
             raise ValueError(f"dataset.{key}={value}: must be >= 1")
-    return ShortestPaths(root, phase, train_size, heldout_size, obstacle_p, data_seed)
+    return ShortestPaths(root, phase, curriculum, train_size, heldout_size, obstacle_p, data_seed)

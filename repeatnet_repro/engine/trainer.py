@@ -95,9 +95,20 @@ class Run:
         """Train and test loaders; under torchrun each rank gets its slice of every global batch."""
         t = self.cfg.trainer
         train, test = self.source.loaders(t.batch_size, self.device, self.cfg.seed, t.eval_batch_size)
+        if hasattr(train, "schedule"):  # loaders that change over a run (the shortest-path curriculum)
+            train.schedule(self.epochs)
+            test.schedule(self.epochs)
         if self.ctx.active:
             return distributed.ShardedLoader(train, self.ctx), distributed.ShardedLoader(test, self.ctx)
         return train, test
+
+    def heldout_loaders(self) -> Dict[str, Any]:
+        """Extra evaluation sets of the data set (held-out sets of every difficulty), by name."""
+        if not hasattr(self.source, "heldout_loaders"):
+            return {}
+        t = self.cfg.trainer
+        loaders = self.source.heldout_loaders(t.eval_batch_size or t.batch_size, self.device, self.cfg.seed)
+        return {f"heldout{name}": loader for name, loader in loaders.items()}
 
     # ---- checkpoint state ------------------------------------------------------------------
     def state(self, epoch: int, best: Dict[str, Any]) -> Dict[str, Any]:
@@ -172,8 +183,11 @@ def train(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     failed = True
     try:
         train_loader, test_loader = run.loaders()
+        heldout = run.heldout_loaders()
         for epoch in range(start, run.epochs + 1):
+            epoch_started = time.time()
             train_loader.set_epoch(epoch)
+            test_loader.set_epoch(epoch)
             lr = run.optimizer.param_groups[0]["lr"]
             tr = train_epoch(run.forward_model, train_loader, run.task, run.optimizer, run.step,
                              run.sharing.regularization, f"epoch {epoch}/{run.epochs}", cfg.trainer.progress and ctx.is_main,
@@ -181,6 +195,10 @@ def train(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
             te = evaluate(run.forward_model, test_loader, run.task, run.step, cfg.budget.max_eval_batches)
             row = {"epoch": epoch, "lr": lr, **{f"train_{k}": v for k, v in tr.items()},
                    **{f"test_{k}": v for k, v in te.items()}}
+            for name, loader in heldout.items():
+                row.update({f"{name}_{k}": v for k, v in evaluate(
+                    run.forward_model, loader, run.task, run.step, cfg.budget.max_eval_batches).items()})
+            row["seconds"] = time.time() - epoch_started
             run.schedule.step(te.get("f1", te["acc"]))
             best = _best(best, row)
             record.append_metrics(row)

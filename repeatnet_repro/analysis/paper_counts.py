@@ -30,10 +30,15 @@ def _counts(overrides: Tuple[str, ...]) -> Dict:
 
 
 def measure(case: Dict) -> float:
-    """Our value of the case's quantity (compression: reference |W_conv| / model |W_conv|)."""
+    """Our value of the case's quantity.
+
+    compression = |W_conv|(reference) / |W_conv|; param_fraction = params / params(reference).
+    """
     ours = _counts(tuple(case["overrides"].split()))
-    if case["quantity"] == "compression":
+    if case["quantity"] in ("compression", "param_fraction"):
         ref = _counts(tuple(case["reference"].split()))
+        if case["quantity"] == "param_fraction":  # params / params(reference), e.g. VGG6 / VGG11
+            return ours["params"] / ref["params"]
         return ref["params_conv"] / ours["params_conv"]
     return float(ours[case["quantity"]])
 
@@ -54,6 +59,8 @@ def comparison(cases: pd.DataFrame) -> List[Dict]:
 def _display(value: float, quantity: str) -> str:
     if quantity == "compression":
         return f"{value:.2f}"
+    if quantity == "param_fraction":
+        return f"{100 * value:.1f}%"
     for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
         if abs(value) >= scale:
             return f"{value / scale:.3g}{unit}" if value / scale < 100 else f"{value / scale:.1f}{unit}"

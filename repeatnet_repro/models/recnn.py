@@ -1,0 +1,72 @@
+"""The rotation-equivariant CNN (RE-CNN) of RepeatNet's Table 3, built with e2cnn.
+
+The rot-MNIST layout of models/rotmnist.py with steerable R2Conv layers on the rotation group C_N:
+regular fields round(c * [16, 24, 32, 32, 48, 64]) (no bias), InnerBatchNorm + ELU, pointwise
+max-pools, spatial average pool, group pooling and the same FC head. c = sqrt(4 / N) by default
+(C4: 1, C8: sqrt(2)/2, C16: 1/2), half the channels of the e2cnn paper's model, so the expanded
+widths are C4 64..256, C8 88..360, C16 128..512. The filter bases (radii, widths, frequency
+cut-offs) follow the e2cnn paper's rot-MNIST model.
+
+Its weight sharing is built into the steerable bases; it has no SharedConv2d, so sharing schemes
+find nothing to reparametrise (the scheme layer rejects any scheme but `none` for it).
+"""
+from __future__ import annotations
+
+import math
+from typing import List, Optional
+
+from e2cnn import gspaces
+from e2cnn import nn as enn
+from torch import nn
+
+from ..data.base import DataInfo
+from ..registry import ConfigError
+from .registry import MODELS
+from .rotmnist import KERNELS, PADDINGS, POOL_AFTER, check_image_size, rotmnist_head
+
+FIELDS = (16, 24, 32, 32, 48, 64)
+
+
+def _basis(kernel: int) -> dict:
+    """Sampling rings, Gaussian widths and angular frequency cut-off of a 7x7 or 5x5 steerable filter."""
+    if kernel == 7:
+        return dict(rings=[0, 1, 2, 3], sigma=[0.6, 0.6, 0.6, 0.4],
+                    frequencies_cutoff=lambda r: 0 if r == 0 else (3 if r == 2 else 2))
+    return dict(rings=[0, 1, 2], sigma=[0.6, 0.6, 0.4], frequencies_cutoff=lambda r: 0 if r == 0 else 2)
+
+
+class ReCNN(nn.Module):
+    """R2Conv-InnerBN-ELU x 6 on regular fields of C_N; invariant features by group pooling."""
+
+    def __init__(self, info: DataInfo, N: int, fields: List[int]):
+        super().__init__()
+        gspace = gspaces.Rot2dOnR2(N=N)
+        self.input_type = enn.FieldType(gspace, info.in_channels * [gspace.trivial_repr])
+        layers: List[enn.EquivariantModule] = []
+        in_type = self.input_type
+        for i, (n_fields, k, p) in enumerate(zip(fields, KERNELS, PADDINGS), start=1):
+            out_type = enn.FieldType(gspace, n_fields * [gspace.regular_repr])
+            layers += [enn.R2Conv(in_type, out_type, kernel_size=k, padding=p, bias=False, **_basis(k)),
+                       enn.InnerBatchNorm(out_type), enn.ELU(out_type, inplace=True)]
+            if i in POOL_AFTER:
+                layers.append(enn.PointwiseMaxPool(out_type, kernel_size=2, stride=2))
+            in_type = out_type
+        layers += [enn.PointwiseAdaptiveAvgPool(in_type, 1), enn.GroupPooling(in_type)]
+        self.features = enn.SequentialModule(*layers)
+        self.head = rotmnist_head(self.features.out_type.size, info.num_classes)
+
+    def forward(self, x):
+        return self.head(self.features(enn.GeometricTensor(x, self.input_type)).tensor.flatten(1))
+
+
+@MODELS.register("recnn")
+def recnn(info: DataInfo, N: int = 4, channel_scale: Optional[float] = None) -> ReCNN:
+    """N: order of the rotation group C_N; channel_scale: c (null = sqrt(4 / N), the paper's choice)."""
+    if N < 1:
+        raise ConfigError(f"model.N={N}: the rotation group order must be a positive integer (paper: 4, 8, 16)")
+    c = math.sqrt(4 / N) if channel_scale is None else channel_scale
+    fields = [round(c * f) for f in FIELDS]
+    if min(fields) < 1:
+        raise ConfigError(f"model.channel_scale={c}: gives fields {fields}; every layer needs >= 1 field")
+    check_image_size(info)
+    return ReCNN(info, N, fields)

@@ -1,0 +1,71 @@
+"""RepeatNet's VGG-n (n = 4..11): conv3 layers with bias, BN and ReLU, one linear layer.
+
+Unlike the standard VGG, the head is a single linear layer after global average pooling
+(RepeatNet paper, footnote 2). VGG-n keeps the first n-1 convs of VGG-11's layout. Convs are
+named `conv{block}_{i}` (qualified names end in e.g. `.conv3_1`), the names RepeatNet's depth plans
+(`sharing=repeat_vgg<n>`, parent -> child maps of EXPERIMENTS.md) refer to.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import List
+
+from torch import nn
+
+from ..data.base import DataInfo
+from ..registry import ConfigError
+from ..sharing import SharedConv2d
+from .registry import MODELS
+
+VGG11_BLOCKS = ((64, 64), (128, 128), (256, 256), (512, 512), (512, 512))
+
+
+def vgg_blocks(depth: int) -> List[List[int]]:
+    """Widths per block of VGG-`depth`: the first depth-1 convs of VGG-11, blocks kept whole or cut."""
+    blocks, left = [], depth - 1
+    for block in VGG11_BLOCKS:
+        if left == 0:
+            break
+        blocks.append(list(block[:left]))
+        left -= len(blocks[-1])
+    return blocks
+
+
+class VGG(nn.Module):
+    """Blocks of conv3-BN-ReLU closed by a 2x max-pool; global average pool; one linear layer.
+
+    Convs mapping width -> width form the sharing group `w<width>` (in VGG-11: conv4_2, conv5_1 and
+    conv5_2 share shape 512x512), so `sharing=hard|soft` share exactly the same-shape layers.
+    """
+
+    def __init__(self, info: DataInfo, blocks: List[List[int]]):
+        super().__init__()
+        layers: "OrderedDict[str, nn.Module]" = OrderedDict()
+        c_in = info.in_channels
+        for b, widths in enumerate(blocks, start=1):
+            for i, width in enumerate(widths, start=1):
+                group = f"w{width}" if c_in == width else None
+                layers[f"conv{b}_{i}"] = SharedConv2d(c_in, width, 3, padding=1, bias=True, group=group)
+                layers[f"bn{b}_{i}"] = nn.BatchNorm2d(width)
+                layers[f"relu{b}_{i}"] = nn.ReLU(inplace=True)
+                c_in = width
+            layers[f"pool{b}"] = nn.MaxPool2d(2)
+        self.features = nn.Sequential(layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c_in, info.num_classes)
+
+    def forward(self, x):
+        return self.classifier(self.pool(self.features(x)).flatten(1))
+
+
+@MODELS.register("vgg")
+def vgg(info: DataInfo, depth: int = 11) -> VGG:
+    """depth: n of VGG-n, 4..11 (n-1 convs plus the linear layer)."""
+    if not 4 <= depth <= 11:
+        raise ConfigError(f"model.depth={depth}: VGG-n is defined for n = 4..11 (VGG-11 layout "
+                          "64,64,M,128,128,M,256,256,M,512,512,M,512,512,M cut after n-1 convs)")
+    blocks = vgg_blocks(depth)
+    if info.image_size < 2 ** len(blocks):
+        raise ConfigError(f"model.depth={depth} has {len(blocks)} max-pools; dataset image_size="
+                          f"{info.image_size} is too small (need >= {2 ** len(blocks)})")
+    return VGG(info, blocks)

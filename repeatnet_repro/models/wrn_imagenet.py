@@ -1,0 +1,81 @@
+"""WRN-50-2 for ImageNet with the 12 sharing groups of the soft-sharing paper (Table 3).
+
+ResNet-50 layout (stem conv7 stride 2 + max-pool, bottleneck stages [3, 4, 6, 3]) with bottleneck
+widths doubled: B = 128, 256, 512, 1024 and outputs C = 256, 512, 1024, 2048. The paper groups the
+convs of each stage by channel mapping: C->B 1x1, B->B 3x3, B->C 1x1 (groups `stage<s>_c2b`,
+`stage<s>_b2b`, `stage<s>_b2c`). A stage's first block reads the previous stage's output (not C
+channels), so its first 1x1 conv and its projection shortcut are no C->B mapping and stay unshared.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.base import DataInfo
+from ..registry import ConfigError
+from ..sharing import SharedConv2d
+from .registry import MODELS
+
+STAGE_BLOCKS = (3, 4, 6, 3)
+BASE_PLANES = (64, 128, 256, 512)
+EXPANSION = 4
+INIT = "kaiming_normal_fan_out"
+
+
+class Bottleneck(nn.Module):
+    """1x1 C->B, 3x3 B->B (carries the stride), 1x1 B->C, each with BN; ReLU after the residual sum."""
+
+    def __init__(self, c_in: int, bottleneck: int, c_out: int, stride: int, stage: int, first: bool):
+        super().__init__()
+        self.conv1 = SharedConv2d(c_in, bottleneck, 1, group=None if first else f"stage{stage}_c2b", init=INIT)
+        self.bn1 = nn.BatchNorm2d(bottleneck)
+        self.conv2 = SharedConv2d(bottleneck, bottleneck, 3, stride=stride, padding=1,
+                                  group=f"stage{stage}_b2b", init=INIT)
+        self.bn2 = nn.BatchNorm2d(bottleneck)
+        self.conv3 = SharedConv2d(bottleneck, c_out, 1, group=f"stage{stage}_b2c", init=INIT)
+        self.bn3 = nn.BatchNorm2d(c_out)
+        self.shortcut: Optional[nn.Sequential] = None
+        if first:
+            self.shortcut = nn.Sequential(SharedConv2d(c_in, c_out, 1, stride=stride, init=INIT),
+                                          nn.BatchNorm2d(c_out))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = F.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return F.relu(out + (x if self.shortcut is None else self.shortcut(x)))
+
+
+class WideResNetImageNet(nn.Module):
+    def __init__(self, info: DataInfo, widen: int):
+        super().__init__()
+        self.stem = SharedConv2d(info.in_channels, 64, 7, stride=2, padding=3, init=INIT)
+        self.stem_bn = nn.BatchNorm2d(64)
+        self.stem_pool = nn.MaxPool2d(3, stride=2, padding=1)
+        blocks = []
+        c_in = 64
+        for s, (n_blocks, planes) in enumerate(zip(STAGE_BLOCKS, BASE_PLANES), start=1):
+            for b in range(n_blocks):
+                stride = 2 if s > 1 and b == 0 else 1
+                blocks.append(Bottleneck(c_in, planes * widen, planes * EXPANSION, stride, s, first=b == 0))
+                c_in = planes * EXPANSION
+        self.blocks = nn.Sequential(*blocks)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(c_in, info.num_classes)
+
+    def forward(self, x):
+        x = self.stem_pool(F.relu(self.stem_bn(self.stem(x))))
+        return self.classifier(self.pool(self.blocks(x)).flatten(1))
+
+
+@MODELS.register("wrn_imagenet")
+def wrn_imagenet(info: DataInfo, widen: int = 2) -> WideResNetImageNet:
+    """widen: bottleneck width multiplier (2 = WRN-50-2, 1 = ResNet-50)."""
+    if widen < 1:
+        raise ConfigError(f"model.widen={widen}: the bottleneck width multiplier must be a positive integer")
+    if info.image_size < 32:
+        raise ConfigError(f"model=wrn_imagenet downsamples 32x; dataset image_size={info.image_size} "
+                          "is too small (need >= 32)")
+    return WideResNetImageNet(info, widen)

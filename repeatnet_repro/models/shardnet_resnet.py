@@ -1,0 +1,147 @@
+"""ShardNet's ResNets: Eb-ResNet(p) / SLb-ResNet(n) for CIFAR, E- / SL-ResNet-34/50(n) beyond.
+
+Unlike He et al.'s ResNets, stages change width and resolution between the blocks, never inside
+them: a 1x1 "conv1" (linear: no BN, no ReLU) then a 2x max-pool (ShardNet Tables 4, 5). The E
+layout widens the stages (p, 2p, 4p on CIFAR; 64..512 on ImageNet); the `uniform` layout keeps
+every stage at width n, which turns the 1x1 transitions into SL's n -> n blending layers and
+makes all blocks the same shape. Block convs of equal shape form one sharing group (`conv3_<x>`,
+and for bottlenecks `reduce_<x>`, `expand_<x>`), so `sharing=hard` on the uniform layout shares
+one conv3 across all basic blocks (SLb, SL-ResNet-34) or one whole bottleneck (SL-ResNet-50).
+The stem and the 1x1 transitions are never in a group, except a CIFAR stem whose input is
+zero-padded to n channels (`pad_input`): it then joins the shared conv3, as in SLb-ResNet.
+Spatial convs keep a bias and 1x1 convs have none, the layout ShardNet's |W_conv| counts imply.
+The final pooling is global (the paper's avgpool-8 on CIFAR; its "avgpool-3" on the 7x7 ImageNet
+maps is ambiguous, and no printed count depends on it: ours).
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import List, Optional
+
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.base import DataInfo
+from ..registry import ConfigError
+from ..sharing import SharedConv2d
+from .registry import MODELS
+
+
+class BasicBlock(nn.Module):
+    """conv3-BN-ReLU-conv3-BN plus identity, then ReLU; both convs in group `conv3_<width>`."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        group = f"conv3_{width}"
+        self.conv1 = SharedConv2d(width, width, 3, padding=1, bias=True, group=group)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = SharedConv2d(width, width, 3, padding=1, bias=True, group=group)
+        self.bn2 = nn.BatchNorm2d(width)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(x + self.bn2(self.conv2(out)))
+
+
+class Bottleneck(nn.Module):
+    """1x1 4x -> x, conv3 x -> x, 1x1 x -> 4x (each with BN; ReLU after the first two) plus identity."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.reduce = SharedConv2d(4 * width, width, 1, group=f"reduce_{width}")
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv = SharedConv2d(width, width, 3, padding=1, bias=True, group=f"conv3_{width}")
+        self.bn2 = nn.BatchNorm2d(width)
+        self.expand = SharedConv2d(width, 4 * width, 1, group=f"expand_{width}")
+        self.bn3 = nn.BatchNorm2d(4 * width)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.reduce(x)))
+        out = F.relu(self.bn2(self.conv(out)))
+        return F.relu(x + self.bn3(self.expand(out)))
+
+
+class ShardResNet(nn.Module):
+    """Stem, then per stage s: blocks `block<s>_<j>`, and between stages a 1x1 `transition<s>` and a
+    2x max-pool; global average pool, FC."""
+
+    def __init__(self, info: DataInfo, stem_kernel: int, stem_stride: int, stem_pool: bool,
+                 pad_to: Optional[int], stages: List[int], blocks: int, bottleneck: bool):
+        super().__init__()
+        self.pad_to = pad_to
+        c_in, width = pad_to or info.in_channels, stages[0]
+        stem: "OrderedDict[str, nn.Module]" = OrderedDict()
+        stem["conv"] = SharedConv2d(c_in, width, stem_kernel, stride=stem_stride, padding=stem_kernel // 2,
+                                    bias=True, group=None if pad_to is None else f"conv3_{width}")
+        stem["bn"], stem["relu"] = nn.BatchNorm2d(width), nn.ReLU(inplace=True)
+        if stem_pool:
+            stem["pool"] = nn.MaxPool2d(2)
+        expansion = 4 if bottleneck else 1
+        if bottleneck:  # ResNet-50's conv1-(4x) after the stem, into the bottleneck width
+            stem["expand"] = SharedConv2d(width, expansion * width, 1)
+        self.stem = nn.Sequential(stem)
+        body: "OrderedDict[str, nn.Module]" = OrderedDict()
+        for s, width in enumerate(stages, start=1):
+            for j in range(1, blocks + 1):
+                body[f"block{s}_{j}"] = Bottleneck(width) if bottleneck else BasicBlock(width)
+            if s < len(stages):
+                body[f"transition{s}"] = SharedConv2d(expansion * width, expansion * stages[s], 1)
+                body[f"pool{s}"] = nn.MaxPool2d(2)
+        self.body = nn.Sequential(body)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(expansion * stages[-1], info.num_classes)
+
+    def forward(self, x):
+        if self.pad_to is not None:
+            x = F.pad(x, (0, 0, 0, 0, 0, self.pad_to - x.shape[1]))
+        return self.classifier(self.pool(self.body(self.stem(x))).flatten(1))
+
+
+def _check_common(info: DataInfo, width: int, min_size: int, what: str) -> None:
+    if width < 1:
+        raise ConfigError(f"model.width={width}: must be a positive number of channels")
+    if info.image_size < min_size:
+        raise ConfigError(f"{what} halves the image down to 1/{min_size}; dataset image_size="
+                          f"{info.image_size} is too small (need >= {min_size})")
+
+
+@MODELS.register("resnet_cifar")
+def resnet_cifar(info: DataInfo, width: int = 16, blocks: int = 3, uniform: bool = False,
+                 pad_input: bool = False) -> ShardResNet:
+    """width: p (E layout: stages p, 2p, 4p) or n (uniform); blocks: b basic blocks per stage;
+    uniform: every stage at n with n -> n blending transitions (SLb); pad_input: zero-pad the image
+    to n channels so the stem is n -> n (SLb)."""
+    _check_common(info, width, 4, "model=resnet_cifar (two max-pools)")
+    if blocks < 1:
+        raise ConfigError(f"model.blocks={blocks}: b must be >= 1 (the paper uses 3, 5, 7)")
+    if pad_input and not uniform:
+        raise ConfigError("model.pad_input=true needs model.uniform=true: the input is padded to "
+                          "the width n of a uniform network")
+    if pad_input and info.in_channels > width:
+        raise ConfigError(f"model.pad_input=true: the image has {info.in_channels} channels, more "
+                          f"than model.width={width}; padding cannot shrink it")
+    stages = [width] * 3 if uniform else [width, 2 * width, 4 * width]
+    return ShardResNet(info, 3, 1, False, width if pad_input else None, stages, blocks,
+                       bottleneck=False)
+
+
+@MODELS.register("resnet_imagenet")
+def resnet_imagenet(info: DataInfo, depth: int = 34, width: int = 64, uniform: bool = False,
+                    stem: Optional[str] = None) -> ShardResNet:
+    """depth: 34 (basic blocks) or 50 (bottlenecks), 4 blocks in every stage; width: the first
+    stage's width (E layout: x, 2x, 4x, 8x; 64 = E-ResNet) or n (uniform: SL-ResNet-34/50(n));
+    stem: conv7 (stride 2 + max-pool, ImageNet) | conv3 (stride 1, no max-pool, Tiny ImageNet's
+    56x56 crops); null = conv7 for images of 128 px and more, conv3 below."""
+    if depth not in (34, 50):
+        raise ConfigError(f"model.depth={depth}: valid depths are 34 (basic blocks) and 50 "
+                          "(bottleneck blocks)")
+    if stem is None:
+        stem = "conv7" if info.image_size >= 128 else "conv3"
+    if stem not in ("conv3", "conv7"):
+        raise ConfigError(f"model.stem={stem}: valid stems are conv3, conv7 (or null)")
+    big = stem == "conv7"
+    _check_common(info, width, 32 if big else 8,
+                  f"model=resnet_imagenet with model.stem={stem} ({'5' if big else '3'} downsamplings)")
+    stages = [width] * 4 if uniform else [width, 2 * width, 4 * width, 8 * width]
+    return ShardResNet(info, 7 if big else 3, 2 if big else 1, big, None, stages, 4,
+                       bottleneck=depth == 50)

@@ -1,0 +1,112 @@
+"""ShardNet's VGGNet family: VGG-16 (the VGGNet* baseline) and E / S / SL / SL-l-VGGNet(n).
+
+One topology covers the family (ShardNet Table 3): five blocks of conv3(bias)-BN-ReLU, a 2x
+max-pool after each, and the dataset's fully connected head. The variants are options of it:
+`uniform` puts every conv at width n (E-VGGNet), `pad_input` zero-pads the image to n channels
+so the first conv is n -> n too, `blend` adds ShardNet's unshared 1x1 "linear" conv (no bias, no
+BN/ReLU) before the max-pools of blocks 1-4, and `layers_per_block` sets l of SL-l. Which convs
+actually share is the sharing scheme's business: convs of equal shape form the group
+`conv3_<width>`, so `sharing=hard` on the padded uniform layout is S-VGGNet's single shared conv.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Dict, List, Optional, Tuple
+
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.base import DataInfo
+from ..registry import ConfigError
+from ..sharing import SharedConv2d
+from .registry import MODELS
+
+VGG16_LAYERS = (2, 2, 3, 3, 3)
+VGG16_WIDTH_FACTORS = (1, 2, 4, 8, 8)  # 64-128-256-512-512 at width 64
+
+# Fully connected head per data set (ShardNet Table 3): hidden sizes, and whether the last
+# max-pool is kept (Tiny ImageNet drops it, so FC1 sees an n*3*3 feature map).
+HEADS: Dict[str, Tuple[Tuple[int, ...], bool]] = {
+    "cifar10": ((512, 512), True),
+    "cifar100": ((1024, 1024), True),
+    "tinyimagenet": ((2048,), False),
+}
+HEAD_BY_CLASSES = {10: "cifar10", 100: "cifar100", 200: "tinyimagenet"}
+
+
+class VGGNet(nn.Module):
+    """Feature extractor of conv blocks, then FC-ReLU-Dropout layers and a final FC."""
+
+    def __init__(self, info: DataInfo, widths: List[List[int]], pad_to: Optional[int], blend: bool,
+                 hidden: Tuple[int, ...], last_pool: bool, dropout: float):
+        super().__init__()
+        self.pad_to = pad_to
+        layers: "OrderedDict[str, nn.Module]" = OrderedDict()
+        c_in = pad_to or info.in_channels
+        size = info.image_size
+        for b, block in enumerate(widths, start=1):
+            for i, width in enumerate(block, start=1):
+                group = f"conv3_{width}" if c_in == width else None
+                layers[f"conv{b}_{i}"] = SharedConv2d(c_in, width, 3, padding=1, bias=True, group=group)
+                layers[f"bn{b}_{i}"] = nn.BatchNorm2d(width)
+                layers[f"relu{b}_{i}"] = nn.ReLU(inplace=True)
+                c_in = width
+            if blend and b < len(widths):
+                layers[f"blend{b}"] = SharedConv2d(c_in, c_in, 1)
+            if b < len(widths) or last_pool:
+                layers[f"pool{b}"] = nn.MaxPool2d(2)
+                size //= 2
+        self.features = nn.Sequential(layers)
+        fcs: List[nn.Module] = []
+        features = c_in * size * size
+        for h in hidden:
+            fcs += [nn.Linear(features, h), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+            features = h
+        fcs.append(nn.Linear(features, info.num_classes))
+        self.classifier = nn.Sequential(*fcs)
+
+    def forward(self, x):
+        if self.pad_to is not None:
+            x = F.pad(x, (0, 0, 0, 0, 0, self.pad_to - x.shape[1]))
+        return self.classifier(self.features(x).flatten(1))
+
+
+@MODELS.register("vggnet")
+def vggnet(info: DataInfo, width: int = 64, uniform: bool = False, pad_input: bool = False,
+           blend: bool = False, layers_per_block: Optional[int] = None, head: Optional[str] = None,
+           dropout: float = 0.5) -> VGGNet:
+    """width: n (uniform) or the first block's width (VGG-16 doubling, 64 = VGG-16);
+    uniform: every conv n -> n (E/S/SL); pad_input: zero-pad the image to n channels (S/SL);
+    blend: SL's 1x1 blending convs; layers_per_block: l of SL-l (null = VGG-16's 2,2,3,3,3);
+    head: cifar10 | cifar100 | tinyimagenet (null = by the dataset's class count 10/100/200);
+    dropout: after every FC but the last (rate not given by the paper: ours, VGG's 0.5)."""
+    if width < 1:
+        raise ConfigError(f"model.width={width}: must be a positive number of channels")
+    if layers_per_block is not None and layers_per_block < 1:
+        raise ConfigError(f"model.layers_per_block={layers_per_block}: must be >= 1 (or null for "
+                          "VGG-16's 2,2,3,3,3)")
+    if pad_input and not uniform:
+        raise ConfigError("model.pad_input=true needs model.uniform=true: the input is padded to "
+                          "the width n of a uniform network")
+    if pad_input and info.in_channels > width:
+        raise ConfigError(f"model.pad_input=true: the image has {info.in_channels} channels, more "
+                          f"than model.width={width}; padding cannot shrink it")
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"model.dropout={dropout}: must be in [0, 1)")
+    if head is None:
+        if info.num_classes not in HEAD_BY_CLASSES:
+            raise ConfigError(
+                f"model.head=null picks the paper's head by class count (10, 100, 200), but the "
+                f"dataset has {info.num_classes} classes; set model.head to one of {sorted(HEADS)}")
+        head = HEAD_BY_CLASSES[info.num_classes]
+    if head not in HEADS:
+        raise ConfigError(f"model.head={head}: valid heads are {sorted(HEADS)} (or null)")
+    hidden, last_pool = HEADS[head]
+    pools = len(VGG16_LAYERS) - (0 if last_pool else 1)
+    if info.image_size < 2 ** pools:
+        raise ConfigError(f"model=vggnet with model.head={head} has {pools} max-pools; dataset "
+                          f"image_size={info.image_size} is too small (need >= {2 ** pools})")
+    counts = [layers_per_block] * len(VGG16_LAYERS) if layers_per_block else list(VGG16_LAYERS)
+    factors = [1] * len(counts) if uniform else list(VGG16_WIDTH_FACTORS)
+    widths = [[width * f] * c for f, c in zip(factors, counts)]
+    return VGGNet(info, widths, width if pad_input else None, blend, hidden, last_pool, dropout)

@@ -32,3 +32,31 @@ figures: install  ## rebuild every figure under results/figures from the run rec
 
 report: install  ## tables and figures
 	$(PY) -m repeatnet_repro.report all --runs $(RUNS)
+
+# --- experiments ---
+# Every table and figure is a preset conf/experiment/<paper>/<item>.yaml (EXPERIMENTS.md §4) that sweeps
+# its rows x data sets x seeds. BUDGET=paper|short|smoke scales the epochs; ARGS adds overrides to every
+# run, e.g. ARGS="trainer.device=cuda logger=none".
+BUDGET ?= paper
+ARGS ?=
+EXPERIMENT_PAPERS := repeatnet shardnet softshare
+experiments_of = $(sort $(patsubst conf/experiment/%.yaml,%,$(wildcard conf/experiment/$(1)/*.yaml)))
+launch = $(PY) -m repeatnet_repro.train -m experiment=$(1) budget=$(BUDGET) paths.runs_dir=$(abspath $(RUNS)) $(ARGS)
+
+.PHONY: experiments sweep $(addprefix paper-,$(EXPERIMENT_PAPERS))
+
+experiments: install  ## list every experiment: runs, epochs per budget, estimated GPU hours
+	$(PY) scripts/list_experiments.py
+
+sweep: install  ## one experiment, all its runs, then the report: make sweep EXP=softshare/table1 [BUDGET=short] [ARGS=...]
+	@test -n "$(EXP)" -a -f "conf/experiment/$(EXP).yaml" || { echo "EXP='$(EXP)': give one of: $(call experiments_of,*)" >&2; exit 2; }
+	$(call launch,$(EXP))
+	$(PY) -m repeatnet_repro.report all --runs $(RUNS)
+
+paper-repeatnet:  ## every RepeatNet experiment, then the report ([BUDGET=short] [ARGS=...])
+paper-shardnet:  ## every ShardNet experiment, then the report ([BUDGET=short] [ARGS=...])
+paper-softshare:  ## every soft-sharing experiment, then the report ([BUDGET=short] [ARGS=...])
+$(addprefix paper-,$(EXPERIMENT_PAPERS)): paper-%: install
+	$(foreach exp,$(call experiments_of,$*),$(call launch,$(exp)) &&) true
+	$(PY) -m repeatnet_repro.report all --runs $(RUNS)
+# --- end experiments ---

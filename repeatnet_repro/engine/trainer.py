@@ -203,7 +203,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
             best = _best(best, row)
             record.append_metrics(row)
             if ctx.is_main:
-                run.sharing.on_epoch_end(epoch, record.artifacts)
+                run.sharing.on_epoch_end(epoch, record.artifacts, last=epoch == run.epochs)
             if ctx.is_main and (epoch % cfg.trainer.checkpoint_every == 0 or epoch == run.epochs):
                 save_checkpoint(record.checkpoint, run.state(epoch, best))
             tracker.log_epoch(row)

@@ -1,20 +1,24 @@
 """Weight banks and the container that holds them for a model.
 
 `apply_sharing(model, cfg)` is the single entry point: it finds every `SharedConv2d`, asks the
-scheme named by `cfg.name` (registry `SCHEMES`) to build banks for them, and stores the result as
-`model.sharing` (a `SharedWeights`). Training code only talks to `SharedWeights`.
+scheme named by `cfg.name` (registry `SCHEMES`) to build a `SharedWeights` for them, and stores it
+as `model.sharing`. Training code only talks to `SharedWeights`; each layer only talks to its bank.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, List
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
-from ..registry import Registry
+from ..engine.atomic import write_json
+from ..registry import ConfigError, Registry
 from .layers import SharedConv2d
 
 SCHEMES = Registry("sharing")
+UNSHARED = "unshared"  # bank name of the layers a scheme leaves alone
 
 
 def init_weight_(w: torch.Tensor, how: str) -> torch.Tensor:
@@ -31,28 +35,96 @@ def init_weight_(w: torch.Tensor, how: str) -> torch.Tensor:
                      "xavier_uniform, torch_default")
 
 
-class SharedWeights(nn.Module):
-    """All weight banks of one model, plus the scheme-level hooks the trainer calls."""
+class WeightBank(nn.Module):
+    """The real parameters behind some layers; layer `slot` convolves with `weight(slot)`.
 
-    def __init__(self, scheme: str, banks: Dict[str, nn.Module]):
+    Subclasses create their parameters, then call `attach(layers)`. The defaults below are what a
+    bank without extra loss terms, decay exemptions or artifacts says.
+    """
+
+    scheme = "none"
+
+    def attach(self, layers: Sequence[SharedConv2d]) -> None:
+        self.layer_names = [layer.layer_name for layer in layers]
+        for slot, layer in enumerate(layers):
+            layer.attach(self, slot)
+
+    def weight(self, slot: int) -> torch.Tensor:
+        """The weight layer `slot` convolves with, computed from the bank's parameters (each subclass says how)."""
+        raise NotImplementedError
+
+    def regularization(self) -> Optional[torch.Tensor]:
+        return None
+
+    def no_decay_parameters(self) -> List[nn.Parameter]:
+        return []
+
+    def snapshot(self) -> Optional[Dict[str, Any]]:
+        """What this bank saves as an epoch artifact (soft sharing: its LSM), or None."""
+        return None
+
+    def summary(self) -> Dict[str, Any]:
+        return {"scheme": self.scheme, "layers": list(self.layer_names),
+                "params": sum(p.numel() for p in self.parameters())}
+
+
+class PerLayerBank(WeightBank):
+    """No sharing: one parameter per layer, initialised as the layer declared."""
+
+    def __init__(self, layers: Sequence[SharedConv2d]):
+        super().__init__()
+        self.weights = nn.ParameterList(
+            [nn.Parameter(init_weight_(torch.empty(layer.weight_shape), layer.init)) for layer in layers])
+        self.attach(layers)
+
+    def weight(self, slot: int) -> torch.Tensor:
+        return self.weights[slot]
+
+
+class SharedWeights(nn.Module):
+    """All weight banks of one model, plus the scheme-level hooks the trainer calls.
+
+    `snapshot_epochs` / `snapshot_last`: after which epochs the banks' snapshots (soft sharing's
+    LSMs) are written to `artifacts/<snapshot_dir>/epoch_XXX.json`, one key per bank.
+    """
+
+    def __init__(self, scheme: str, banks: Dict[str, WeightBank], snapshot_dir: str = "",
+                 snapshot_epochs: Sequence[int] = (), snapshot_last: bool = False):
         super().__init__()
         self.scheme = scheme
         self.banks = nn.ModuleDict(banks)
+        self.snapshot_dir = snapshot_dir
+        self.snapshot_epochs = frozenset(snapshot_epochs)
+        self.snapshot_last = snapshot_last
 
     def regularization(self) -> torch.Tensor:
-        """Extra loss term (soft sharing's recurrence regulariser); zero otherwise."""
-        terms = [b.regularization() for b in self.banks.values() if hasattr(b, "regularization")]
+        """Term to ADD to the loss (soft sharing's recurrence regulariser); zero otherwise."""
+        terms = [t for t in (b.regularization() for b in self.banks.values()) if t is not None]
         return torch.stack(terms).sum() if terms else torch.zeros(())
 
     def no_decay_parameters(self) -> List[nn.Parameter]:
         """Parameters the optimiser must not weight-decay (declared by the banks themselves)."""
-        out: List[nn.Parameter] = []
-        for b in self.banks.values():
-            out.extend(getattr(b, "no_decay_parameters", lambda: [])())
-        return out
+        return [p for b in self.banks.values() for p in b.no_decay_parameters()]
+
+    def unique_parameters(self) -> List[nn.Parameter]:
+        """Every real parameter of the banks once: what a shared conv costs."""
+        return list(self.parameters())
 
     def summary(self) -> Dict[str, Any]:
-        return {name: getattr(b, "summary", lambda: {})() for name, b in self.banks.items()}
+        """JSON-able, one entry per bank (a sharing group, or the unshared layers)."""
+        return {name: b.summary() for name, b in self.banks.items()}
+
+    def snapshot(self) -> Dict[str, Any]:
+        return {name: s for name, s in ((n, b.snapshot()) for n, b in self.banks.items()) if s is not None}
+
+    def on_epoch_end(self, epoch: int, artifacts_dir: Path, last: bool = False) -> None:
+        """Write the banks' snapshots if `epoch` is a listed one (or the last, when asked to)."""
+        if not self.snapshot_dir or not (epoch in self.snapshot_epochs or (last and self.snapshot_last)):
+            return
+        state = self.snapshot()
+        if state:
+            write_json(Path(artifacts_dir) / self.snapshot_dir / f"epoch_{epoch:03d}.json",
+                       {"epoch": epoch, "banks": state})
 
 
 def shared_convs(model: nn.Module) -> List[SharedConv2d]:
@@ -65,29 +137,55 @@ def shared_convs(model: nn.Module) -> List[SharedConv2d]:
     return layers
 
 
+def require_layers(layers: Sequence[SharedConv2d], scheme: str, grouped: bool) -> None:
+    """A scheme other than `none` needs SharedConv2d layers (and group tags, when it shares by group)."""
+    if not layers:
+        raise ConfigError(f"sharing={scheme}: the model has no shareable conv layers (no SharedConv2d); "
+                          "use sharing=none")
+    if grouped and all(layer.group is None for layer in layers):
+        raise ConfigError(f"sharing={scheme}: the model has no shareable groups (no SharedConv2d declares "
+                          "a sharing group); use sharing=none")
+
+
+def split_groups(layers: Sequence[SharedConv2d], scheme: str
+                 ) -> Tuple[List[SharedConv2d], "OrderedDict[str, List[SharedConv2d]]"]:
+    """(ungrouped layers, group name -> its layers in declaration order); one weight shape per group."""
+    unshared: List[SharedConv2d] = []
+    groups: "OrderedDict[str, List[SharedConv2d]]" = OrderedDict()
+    for layer in layers:
+        if layer.group is None:
+            unshared.append(layer)
+        elif layer.group == UNSHARED or "." in layer.group:
+            raise ConfigError(f"layer {layer.layer_name}: sharing group name '{layer.group}' is reserved or "
+                              "contains '.'; rename the group in the model")
+        else:
+            groups.setdefault(layer.group, []).append(layer)
+    for name, members in groups.items():
+        shapes = {m.weight_shape for m in members}
+        if len(shapes) > 1:
+            first = members[0]
+            odd = next(m for m in members if m.weight_shape != first.weight_shape)
+            raise ConfigError(
+                f"sharing={scheme}: group '{name}' mixes weight shapes: {first.layer_name} has "
+                f"{first.weight_shape} but {odd.layer_name} has {odd.weight_shape}; layers of one group "
+                "must have one (out, in, k, k) shape — tag them with different groups in the model, "
+                "or use sharing=none")
+    return unshared, groups
+
+
+def with_unshared(unshared: Sequence[SharedConv2d], banks: Dict[str, WeightBank]) -> Dict[str, WeightBank]:
+    """The scheme's banks plus one plain bank for the layers it leaves alone (first, if any)."""
+    return {UNSHARED: PerLayerBank(unshared), **banks} if unshared else dict(banks)
+
+
 def apply_sharing(model: nn.Module, cfg: Any) -> nn.Module:
     """Build the banks of the configured scheme and attach them to `model` (returned)."""
     layers = shared_convs(model)
-    banks = SCHEMES.build(cfg, layers, skip=1)
-    model.sharing = SharedWeights(cfg["name"], banks)
+    model.sharing = SCHEMES.build(cfg, layers, skip=1)
     return model
 
 
-class PerLayerBank(nn.Module):
-    """No sharing: one parameter per layer."""
-
-    def __init__(self, layers: List[SharedConv2d]):
-        super().__init__()
-        self.weights = nn.ParameterList()
-        for slot, layer in enumerate(layers):
-            self.weights.append(nn.Parameter(init_weight_(torch.empty(layer.weight_shape), layer.init)))
-            layer.attach(self, slot)
-
-    def weight(self, slot: int) -> torch.Tensor:
-        return self.weights[slot]
-
-
 @SCHEMES.register("none")
-def no_sharing(layers: List[SharedConv2d]) -> Dict[str, nn.Module]:
+def no_sharing(layers: List[SharedConv2d]) -> SharedWeights:
     """Every layer keeps its own weight."""
-    return {"layers": PerLayerBank(layers)} if layers else {}
+    return SharedWeights("none", with_unshared(layers, {}))

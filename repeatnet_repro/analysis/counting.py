@@ -1,0 +1,73 @@
+"""|W|, |W_conv|, MACs and FLOPs of a built model, read from its weight banks so every scheme counts right.
+
+|W_conv| follows ShardNet's convention (EXPERIMENTS.md §2): the weights of every conv layer (kxk and
+1x1) plus the biases of the kxk (k > 1) convs only; BatchNorm and fully connected layers excluded; a
+shared weight counts once. For soft and repeat sharing a conv's "weights" are its bank's real
+parameters (templates and coefficients; parents and betas).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Sequence
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..data.base import DataInfo
+from ..sharing import SharedConv2d
+
+
+def trainable_params(model: nn.Module) -> int:
+    """|W|: every trainable parameter once, however many layers use it."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def conv_params(model: nn.Module) -> int:
+    """|W_conv| (ShardNet convention): bank parameters + kxk conv biases (+ any plain torch conv), each once."""
+    sharing = getattr(model, "sharing", None)
+    counted = list(sharing.unique_parameters()) if sharing is not None else []
+    for m in model.modules():
+        if isinstance(m, SharedConv2d) and m.bias is not None and m.kernel_size > 1:
+            counted.append(m.bias)
+        elif isinstance(m, nn.modules.conv._ConvNd):
+            counted.append(m.weight)
+            if m.bias is not None and max(m.kernel_size) > 1:
+                counted.append(m.bias)
+    return sum(p.numel() for p in {id(p): p for p in counted}.values())
+
+
+def macs_flops(model: nn.Module, input_shape: Sequence[int]) -> Dict[str, int]:
+    """FLOPs of the convolutions and linear layers for one input (batch 1, eval mode); MACs = FLOPs / 2.
+
+    Counted with torch's FlopCounterMode; weight generation (templates, psi) is not inference work
+    and is left out: only aten convolutions and the ops inside nn.Linear modules count.
+    """
+    was_training = model.training
+    device = next(model.parameters()).device
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(torch.zeros(1, *input_shape, device=device))
+    finally:
+        model.train(was_training)
+    counts = counter.get_flop_counts()
+    conv = sum(n for op, n in counts["Global"].items() if "convolution" in str(op))
+    root = type(model).__name__
+    linear = sum(sum(counts.get(f"{root}.{name}", {}).values())
+                 for name, m in model.named_modules() if isinstance(m, nn.Linear))
+    flops = conv + linear
+    return {"macs": flops // 2, "flops": flops}
+
+
+def count_model(model: nn.Module, info: DataInfo) -> Dict[str, Any]:
+    """params, params_conv, macs, flops (one image shaped like the data set's) and the sharing groups."""
+    out: Dict[str, Any] = {"params": trainable_params(model), "params_conv": conv_params(model)}
+    out.update(macs_flops(model, (info.in_channels, info.image_size, info.image_size)))
+    sharing = getattr(model, "sharing", None)
+    out["groups"] = sharing.summary() if sharing is not None else {}
+    return out
+
+
+def compression(reference: nn.Module, model: nn.Module) -> float:
+    """C = |W_conv|(reference) / |W_conv|(model), ShardNet's compression ratio."""
+    return conv_params(reference) / conv_params(model)

@@ -1,0 +1,207 @@
+"""RepeatNet: child conv weights are learnable repetitions psi_beta(parent) of a parent weight.
+
+psi_beta(x) = b1 x / (1 + exp(b2 x)) (RepeatNet eq. 1), elementwise. A child of shape
+(g_out o + r_out, g_in i + r_in, k, k) tiles its parent (o, i, k, k) g_out x g_in times as whole
+blocks, tile (a, b) transformed with its own pair (b1, b2) at index a g_in + b; remainder rows, then
+remainder columns (r > 0, rot-MNIST widths only) are psi of the first rows / columns of the child
+built so far, with one extra pair per dimension. A child of exactly the parent's shape is a plain
+copy. Only the weight is shared: every child keeps its own bias (SharedConv2d) and BatchNorm.
+
+Plans: `width` (each layer is a child of its own parent of shape `base_channels`, the k = 1 layer:
+"intra") and `depth` (children read another layer's weight, an explicit child -> parent map: "inter").
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from ..registry import ConfigError
+from .base import SCHEMES, SharedWeights, WeightBank, init_weight_, require_layers, with_unshared
+from .layers import SharedConv2d
+
+PLANS = ("width", "depth")
+BETA_INITS = ("xavier_uniform", "identity")
+Shape = Tuple[int, int, int, int]
+
+
+def psi(x: torch.Tensor, b1: torch.Tensor, b2: torch.Tensor) -> torch.Tensor:
+    """b1 x / (1 + exp(b2 x)), written with a sigmoid so large |b2 x| cannot overflow."""
+    return b1 * x * torch.sigmoid(-b2 * x)
+
+
+class Tiling(nn.Module):
+    """The learnable map parent (o, i, k, k) -> child (co, ci, k, k) and its beta pairs.
+
+    beta init (RepeatNet code): xavier_uniform = each of b1, b2 is Xavier-uniform on a (1, R)
+    tensor, i.e. U(+-sqrt(6 / (1 + R))), R = g_out g_in; the remainder pairs are U(0, 1).
+    identity (**ours**): b1 = 2, b2 = 0 everywhere, so every child starts as an exact copy.
+    """
+
+    def __init__(self, parent_shape: Shape, child_shape: Shape, beta_init: str):
+        super().__init__()
+        (o, i), (co, ci) = parent_shape[:2], child_shape[:2]
+        self.g_out, self.r_out = divmod(co, o)
+        self.g_in, self.r_in = divmod(ci, i)
+        tiles = self.g_out * self.g_in
+        if beta_init == "identity":
+            b1, b2 = torch.full((tiles,), 2.0), torch.zeros(tiles)
+            extra = lambda: torch.tensor([2.0, 0.0])  # noqa: E731
+        else:
+            bound = math.sqrt(6.0 / (1 + tiles))
+            b1, b2 = torch.empty(tiles).uniform_(-bound, bound), torch.empty(tiles).uniform_(-bound, bound)
+            extra = lambda: torch.rand(2)  # noqa: E731
+        self.b1, self.b2 = nn.Parameter(b1), nn.Parameter(b2)
+        self.register_parameter("rows", nn.Parameter(extra()) if self.r_out else None)
+        self.register_parameter("cols", nn.Parameter(extra()) if self.r_in else None)
+
+    def forward(self, parent: torch.Tensor) -> torch.Tensor:
+        o, i, kh, kw = parent.shape
+        grid = (self.g_out, self.g_in, 1, 1, 1, 1)
+        tiles = psi(parent, self.b1.view(grid), self.b2.view(grid))  # (g_out, g_in, o, i, kh, kw)
+        child = tiles.transpose(1, 2).reshape(self.g_out * o, self.g_in * i, kh, kw)
+        if self.rows is not None:
+            child = torch.cat([child, psi(child[:self.r_out], self.rows[0], self.rows[1])], dim=0)
+        if self.cols is not None:
+            child = torch.cat([child, psi(child[:, :self.r_in], self.cols[0], self.cols[1])], dim=1)
+        return child
+
+    def extra_repr(self) -> str:
+        return f"tiles={self.g_out}x{self.g_in}, remainder=({self.r_out}, {self.r_in})"
+
+
+class RepeatBank(WeightBank):
+    """One parent weight and the layers built from it (the parent layer itself is a plain copy).
+
+    The parent is Xavier-uniform (RepeatNet) when it has a real child, else initialised as its layer declared.
+    """
+
+    scheme = "repeat"
+
+    def __init__(self, parent_shape: Shape, layers: Sequence[SharedConv2d], beta_init: str):
+        super().__init__()
+        copies = [tuple(layer.weight_shape) == tuple(parent_shape) for layer in layers]
+        init = layers[0].init if all(copies) else "xavier_uniform"
+        self.parent = nn.Parameter(init_weight_(torch.empty(parent_shape), init))
+        self.tilings = nn.ModuleDict({str(slot): Tiling(parent_shape, layer.weight_shape, beta_init)
+                                      for slot, (layer, copy) in enumerate(zip(layers, copies)) if not copy})
+        self._tiling: List[Optional[Tiling]] = [None if copy else self.tilings[str(slot)]
+                                                for slot, copy in enumerate(copies)]
+        self.attach(layers)
+
+    def weight(self, slot: int) -> torch.Tensor:
+        tiling = self._tiling[slot]
+        return self.parent if tiling is None else tiling(self.parent)
+
+    def summary(self) -> Dict[str, Any]:
+        tiles = {name: (None if t is None else [t.g_out, t.g_in, t.r_out, t.r_in])
+                 for name, t in zip(self.layer_names, self._tiling)}
+        return {**super().summary(), "parent_shape": list(self.parent.shape), "tiles": tiles}
+
+
+def check_child(child: SharedConv2d, parent_shape: Shape, parent_name: str, remainder: bool) -> None:
+    """A child has the parent's kernel, is at least as wide, and (unless remainders are allowed) a whole multiple."""
+    (o, i, k, _), (co, ci, ck, _) = parent_shape, child.weight_shape
+    what = f"sharing=repeat: layer {child.layer_name} {tuple(child.weight_shape)} as a child of {parent_name} " \
+           f"{tuple(parent_shape)}"
+    if ck != k:
+        raise ConfigError(f"{what}: kernel sizes differ ({ck} vs {k}); a parent must have the child's kernel size")
+    if co < o or ci < i:
+        raise ConfigError(f"{what}: a child must be at least as wide as its parent in both channel dims")
+    if not remainder and (co % o or ci % i):
+        dims = [f"{c}/{p} = {c / p:.3g}" for c, p in ((co, o), (ci, i)) if c % p]
+        raise ConfigError(f"{what}: {', '.join(dims)} is not whole; use widths that are multiples of the "
+                          f"parent's ({o}, {i}), or set sharing.remainder=true (RepeatNet's rule for the rot-MNIST "
+                          "models: extra rows/columns are psi of the first ones)")
+
+
+def width_plan(layers: Sequence[SharedConv2d], k_rep: int, remainder: bool, beta_init: str
+               ) -> Dict[str, WeightBank]:
+    """Each layer with `base_channels` different from its own is a child of a parent of the base shape."""
+    if not any(layer.base_channels is not None for layer in layers):
+        raise ConfigError("sharing=repeat sharing.plan=width: no conv layer of this model declares base_channels "
+                          "(its k = 1 shape); width plans work with models that do (resnet16, cnn_rotmnist*), "
+                          "or use sharing.plan=depth with sharing.parents")
+    unshared, banks = [], {}
+    for layer in layers:
+        base = layer.base_channels
+        if base is None or tuple(base) == tuple(layer.weight_shape[:2]):
+            unshared.append(layer)
+            continue
+        parent_shape = (base[0], base[1], layer.kernel_size, layer.kernel_size)
+        check_child(layer, parent_shape, "its base shape", remainder)
+        banks[layer.layer_name.replace(".", "_")] = RepeatBank(parent_shape, [layer], beta_init)
+    if k_rep > 1 and not banks:
+        raise ConfigError(f"sharing.k_rep={k_rep}, but no layer is wider than its base shape: this model's widths "
+                          "do not follow sharing.k_rep (resnet16 reads it as model.k)")
+    return with_unshared(unshared, banks)
+
+
+def resolve(name: str, layers: Sequence[SharedConv2d]) -> SharedConv2d:
+    """The layer a plan names: its qualified module name or a unique dotted suffix of it."""
+    found = [layer for layer in layers if layer.layer_name == name or layer.layer_name.endswith("." + name)]
+    if len(found) == 1:
+        return found[0]
+    valid = ", ".join(layer.layer_name for layer in layers)
+    if not found:
+        raise ConfigError(f"sharing.parents: no conv layer named '{name}'; valid names (or unique dotted "
+                          f"suffixes of them): {valid}")
+    raise ConfigError(f"sharing.parents: '{name}' is ambiguous, it names {[f.layer_name for f in found]}; "
+                      "use more of the qualified name")
+
+
+def depth_plan(layers: Sequence[SharedConv2d], parents: Dict[str, str], remainder: bool, beta_init: str
+               ) -> Dict[str, WeightBank]:
+    """Children read the weight of another layer (a parent, which keeps its own weight)."""
+    if not parents:
+        raise ConfigError("sharing=repeat sharing.plan=depth needs sharing.parents, a child -> parent map "
+                          "(e.g. sharing=repeat_vgg4)")
+    parent_of: Dict[SharedConv2d, SharedConv2d] = {}
+    for child_name, parent_name in parents.items():
+        child, parent = resolve(str(child_name), layers), resolve(str(parent_name), layers)
+        if child is parent:
+            raise ConfigError(f"sharing.parents: {child.layer_name} is mapped to itself")
+        if child in parent_of:
+            raise ConfigError(f"sharing.parents names {child.layer_name} twice (as '{child_name}' and again)")
+        parent_of[child] = parent
+    for child, parent in parent_of.items():
+        if parent in parent_of:
+            raise ConfigError(f"sharing.parents: {parent.layer_name} is the parent of {child.layer_name} but itself "
+                              f"a child of {parent_of[parent].layer_name}; a parent must own its weight "
+                              f"(map {child.layer_name} to {parent_of[parent].layer_name} instead)")
+        check_child(child, parent.weight_shape, parent.layer_name, remainder)
+    families: Dict[SharedConv2d, List[SharedConv2d]] = {}
+    for layer in layers:
+        if layer in parent_of:
+            families.setdefault(parent_of[layer], []).append(layer)
+    unshared = [layer for layer in layers if layer not in parent_of and layer not in families]
+    banks = {parent.layer_name.replace(".", "_"): RepeatBank(parent.weight_shape, [parent, *children], beta_init)
+             for parent, children in sorted(families.items(), key=lambda f: layers.index(f[0]))}
+    return with_unshared(unshared, banks)
+
+
+@SCHEMES.register("repeat")
+def repeat(layers: List[SharedConv2d], plan: str = "width", k_rep: int = 1, parents: Dict[str, str] = {},
+           remainder: bool = False, beta_init: str = "xavier_uniform") -> SharedWeights:
+    """plan: width (parents = the layers' base_channels shapes; models read k_rep as their width
+    multiplier) or depth (parents: child -> parent layer names); remainder: allow widths that are not
+    multiples of the parent's (RepeatNet's remainder rule); beta_init: xavier_uniform | identity."""
+    require_layers(layers, "repeat", grouped=False)
+    if plan not in PLANS:
+        raise ConfigError(f"sharing.plan={plan}: valid plans are {', '.join(PLANS)}")
+    if beta_init not in BETA_INITS:
+        raise ConfigError(f"sharing.beta_init={beta_init}: valid values are {', '.join(BETA_INITS)}")
+    if k_rep < 1:
+        raise ConfigError(f"sharing.k_rep={k_rep}: the width multiplier must be >= 1")
+    if plan == "width":
+        if parents:
+            raise ConfigError("sharing.parents is only read by sharing.plan=depth; width plans take their "
+                              "parents from the layers' base_channels")
+        banks = width_plan(layers, k_rep, remainder, beta_init)
+    else:
+        if k_rep != 1:
+            raise ConfigError(f"sharing.k_rep={k_rep} only applies to sharing.plan=width")
+        banks = depth_plan(layers, parents, remainder, beta_init)
+    return SharedWeights("repeat", banks)

@@ -22,7 +22,7 @@ demo: install  ## train the demo (digits, no download), then rebuild its table a
 	$(PY) -m repeatnet_repro.report all --runs $(RUNS)
 
 test: install  ## run the test suite (CPU only)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --durations=15
 
 tables: install  ## rebuild every table under results/tables from the run records
 	$(PY) -m repeatnet_repro.report tables --runs $(RUNS)

@@ -1,6 +1,6 @@
 """Data sets: a registry of builders that return cheap `DataSource`s (see base.py)."""
 from . import digits, synthetic  # noqa: F401  (registration)
-from . import cifar, imagenet, rotmnist, shortest_paths, tinyimagenet  # noqa: F401  (registration)
+from . import cifar, imagenet, mnist, rotmnist, shortest_paths, tinyimagenet  # noqa: F401  (registration)
 from .base import DATASETS, DataInfo, DatasetMissingError
 
 __all__ = ["DATASETS", "DataInfo", "DatasetMissingError", "build_data"]

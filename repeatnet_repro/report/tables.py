@@ -81,7 +81,7 @@ def build_table(paper: str, item: str, reported: pd.DataFrame, runs: pd.DataFram
 def _fmt(v: Optional[float]) -> str:
     if v is None or pd.isna(v):
         return "—"
-    if abs(v) >= 1e5:
+    if abs(v) >= 1e4:
         return f"{v / 1e6:.2f}M" if abs(v) >= 1e6 else f"{v / 1e3:.1f}K"
     return f"{v:.2f}"
 

@@ -113,3 +113,13 @@ def test_wandb_offline_writes_its_files_into_the_run_dir(tmp_path):
     assert list(offline[0].glob("run-*.wandb"))
     assert read_summary(run_dir)["status"] == "completed"
     assert json.loads((run_dir / "summary.json").read_text())["tags"]["item"] == "digits"
+
+
+def test_joblib_launcher_runs_two_jobs_in_parallel_processes(tmp_path):
+    sweep = tmp_path / "joblib"
+    proc = run_entrypoint("-m", *FAST, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "budget=smoke",
+                          "seed=0,1", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 0, proc.stderr
+    summaries = [read_summary(d) for d in sorted(sweep.iterdir()) if (d / "summary.json").exists()]
+    assert sorted(s["seed"] for s in summaries) == [0, 1]
+    assert all(s["status"] == "completed" for s in summaries)

@@ -24,6 +24,7 @@ from torch import nn
 from ..data.base import DataInfo
 from ..registry import ConfigError
 from ..sharing import SharedConv2d
+from .channel_pad import ChannelPad, check_pad_input
 from .registry import MODELS
 
 
@@ -68,7 +69,7 @@ class ShardResNet(nn.Module):
     def __init__(self, info: DataInfo, stem_kernel: int, stem_stride: int, stem_pool: bool,
                  pad_to: Optional[int], stages: List[int], blocks: int, bottleneck: bool):
         super().__init__()
-        self.pad_to = pad_to
+        self.pad = ChannelPad(pad_to) if pad_to is not None else nn.Identity()
         c_in, width = pad_to or info.in_channels, stages[0]
         stem: "OrderedDict[str, nn.Module]" = OrderedDict()
         stem["conv"] = SharedConv2d(c_in, width, stem_kernel, stride=stem_stride, padding=stem_kernel // 2,
@@ -92,9 +93,7 @@ class ShardResNet(nn.Module):
         self.classifier = nn.Linear(expansion * stages[-1], info.num_classes)
 
     def forward(self, x):
-        if self.pad_to is not None:
-            x = F.pad(x, (0, 0, 0, 0, 0, self.pad_to - x.shape[1]))
-        return self.classifier(self.pool(self.body(self.stem(x))).flatten(1))
+        return self.classifier(self.pool(self.body(self.stem(self.pad(x)))).flatten(1))
 
 
 def _check_common(info: DataInfo, width: int, min_size: int, what: str) -> None:
@@ -114,12 +113,7 @@ def resnet_cifar(info: DataInfo, width: int = 16, blocks: int = 3, uniform: bool
     _check_common(info, width, 4, "model=resnet_cifar (two max-pools)")
     if blocks < 1:
         raise ConfigError(f"model.blocks={blocks}: b must be >= 1 (the paper uses 3, 5, 7)")
-    if pad_input and not uniform:
-        raise ConfigError("model.pad_input=true needs model.uniform=true: the input is padded to "
-                          "the width n of a uniform network")
-    if pad_input and info.in_channels > width:
-        raise ConfigError(f"model.pad_input=true: the image has {info.in_channels} channels, more "
-                          f"than model.width={width}; padding cannot shrink it")
+    check_pad_input(info, width, uniform, pad_input)
     stages = [width] * 3 if uniform else [width, 2 * width, 4 * width]
     return ShardResNet(info, 3, 1, False, width if pad_input else None, stages, blocks,
                        bottleneck=False)

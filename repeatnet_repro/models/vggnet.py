@@ -13,12 +13,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple
 
-import torch.nn.functional as F
 from torch import nn
 
 from ..data.base import DataInfo
 from ..registry import ConfigError
 from ..sharing import SharedConv2d
+from .channel_pad import ChannelPad, check_pad_input
 from .registry import MODELS
 
 VGG16_LAYERS = (2, 2, 3, 3, 3)
@@ -40,7 +40,7 @@ class VGGNet(nn.Module):
     def __init__(self, info: DataInfo, widths: List[List[int]], pad_to: Optional[int], blend: bool,
                  hidden: Tuple[int, ...], last_pool: bool, dropout: float):
         super().__init__()
-        self.pad_to = pad_to
+        self.pad = ChannelPad(pad_to) if pad_to is not None else nn.Identity()
         layers: "OrderedDict[str, nn.Module]" = OrderedDict()
         c_in = pad_to or info.in_channels
         size = info.image_size
@@ -66,9 +66,7 @@ class VGGNet(nn.Module):
         self.classifier = nn.Sequential(*fcs)
 
     def forward(self, x):
-        if self.pad_to is not None:
-            x = F.pad(x, (0, 0, 0, 0, 0, self.pad_to - x.shape[1]))
-        return self.classifier(self.features(x).flatten(1))
+        return self.classifier(self.features(self.pad(x)).flatten(1))
 
 
 @MODELS.register("vggnet")
@@ -85,12 +83,7 @@ def vggnet(info: DataInfo, width: int = 64, uniform: bool = False, pad_input: bo
     if layers_per_block is not None and layers_per_block < 1:
         raise ConfigError(f"model.layers_per_block={layers_per_block}: must be >= 1 (or null for "
                           "VGG-16's 2,2,3,3,3)")
-    if pad_input and not uniform:
-        raise ConfigError("model.pad_input=true needs model.uniform=true: the input is padded to "
-                          "the width n of a uniform network")
-    if pad_input and info.in_channels > width:
-        raise ConfigError(f"model.pad_input=true: the image has {info.in_channels} channels, more "
-                          f"than model.width={width}; padding cannot shrink it")
+    check_pad_input(info, width, uniform, pad_input)
     if not 0.0 <= dropout < 1.0:
         raise ConfigError(f"model.dropout={dropout}: must be in [0, 1)")
     if head is None:

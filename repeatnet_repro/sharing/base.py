@@ -6,6 +6,7 @@ as `model.sharing`. Training code only talks to `SharedWeights`; each layer only
 """
 from __future__ import annotations
 
+import abc
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -35,7 +36,7 @@ def init_weight_(w: torch.Tensor, how: str) -> torch.Tensor:
                      "xavier_uniform, torch_default")
 
 
-class WeightBank(nn.Module):
+class WeightBank(nn.Module, abc.ABC):
     """The real parameters behind some layers; layer `slot` convolves with `weight(slot)`.
 
     Subclasses create their parameters, then call `attach(layers)`. The defaults below are what a
@@ -49,9 +50,9 @@ class WeightBank(nn.Module):
         for slot, layer in enumerate(layers):
             layer.attach(self, slot)
 
+    @abc.abstractmethod
     def weight(self, slot: int) -> torch.Tensor:
         """The weight layer `slot` convolves with, computed from the bank's parameters (each subclass says how)."""
-        raise NotImplementedError
 
     def regularization(self) -> Optional[torch.Tensor]:
         return None

@@ -44,7 +44,7 @@ def test_table_cells_are_paper_value_beside_mean_std_n_budget_and_difference(rec
     assert cell.paper_value == 4.0
     assert cell["mean"] == pytest.approx(4.5)            # errors 5.0 and 4.0
     assert cell["std"] == pytest.approx(0.70710678)      # sample std of the two seeds
-    assert cell.n == 2 and cell.budget == "short"
+    assert cell.n == 2 and cell.budget == "short 3ep"
     assert cell["diff"] == pytest.approx(0.5)
     c100 = table[(table.row == "WRN 28-10") & (table.column == "error@cifar100")].iloc[0]
     assert c100["mean"] == pytest.approx(20.0) and c100.n == 1 and c100["std"] == 0.0
@@ -57,7 +57,7 @@ def test_rendered_tables_say_not_run_for_empty_cells_and_write_md_csv_tex(record
     paths = render_tables(reported, load_runs(records), tmp_path / "tables")
     md = (tmp_path / "tables" / "softshare_table1.md").read_text()
     assert tmp_path / "tables" / "softshare_table1.md" in paths
-    assert "not run" in md and "4.50 ± 0.71 (n=2, short)" in md
+    assert "not run" in md and "4.50 ± 0.71 (n=2, short 3ep)" in md
     assert (tmp_path / "tables" / "softshare_table1.csv").is_file()
     assert "\\begin{tabular}" in (tmp_path / "tables" / "softshare_table1.tex").read_text()
 

@@ -72,10 +72,17 @@ def build_table(paper: str, item: str, reported: pd.DataFrame, runs: pd.DataFram
             lines.append({
                 "paper": paper, "item": item, "row": row, "column": column, "paper_value": paper_value,
                 "mean": mean, "std": values.std(ddof=1) if len(values) > 1 else (0.0 if len(values) else None),
-                "n": len(values), "budget": ",".join(sorted(set(runs_here.budget.dropna().astype(str)))) or None,
+                "n": len(values), "budget": _budgets(runs_here),
                 "diff": (mean - paper_value) if mean is not None and paper_value is not None else None,
             })
     return pd.DataFrame(lines)
+
+
+def _budgets(runs: pd.DataFrame) -> Optional[str]:
+    """The budgets the runs ran at, with their epochs: e.g. 'short 30ep'."""
+    labels = {f"{b} {int(e)}ep" if pd.notna(e) else str(b)
+              for b, e in zip(runs.budget, runs.epochs) if pd.notna(b)}
+    return ",".join(sorted(labels)) or None
 
 
 def _fmt(v: Optional[float]) -> str:

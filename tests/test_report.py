@@ -82,3 +82,22 @@ def test_report_cli_prints_the_paths_it_wrote(records, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "table: " in proc.stdout and "figure: " in proc.stdout
     assert (tmp_path / "out" / "tables" / "softshare_table1.md").is_file()
+
+
+def test_heldout_f1_figure_has_one_panel_per_model_and_a_line_per_difficulty(tmp_path):
+    from repeatnet_repro.report.figures import heldout_f1_curves
+
+    root = tmp_path / "runs"
+    for row in ("CNN", "SCNN"):
+        run = root / row
+        run.mkdir(parents=True)
+        (run / "summary.json").write_text(json.dumps({
+            "status": "completed", "tags": {"paper": "softshare", "item": "fig5", "row": row}, "seed": 0,
+            "budget": {"name": "short", "epochs": 5}, "final": {"test_f1": 0.5}}))
+        lines = [{"epoch": e, **{f"heldout{p}_f1": e / (5 * p) for p in range(1, 6)}} for e in range(1, 6)]
+        (run / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in lines))
+    paths = heldout_f1_curves(load_runs(root), load_metrics(root), tmp_path / "figures")
+    assert [p.name for p in paths] == ["softshare_fig5_heldout_f1.png"]
+    assert paths[0].read_bytes()[:4] == b"\x89PNG"
+    assert heldout_f1_curves(load_runs(root), load_metrics(root).drop(
+        columns=[f"heldout{p}_f1" for p in range(1, 6)]), tmp_path / "none") == []

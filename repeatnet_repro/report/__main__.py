@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from .collect import load_metrics, load_runs
-from .figures import learning_curves
+from .figures import heldout_f1_curves, learning_curves
 from .tables import load_reported, render_tables
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,8 +26,10 @@ def main() -> None:
         for path in render_tables(load_reported(args.paper), runs, args.out / "tables"):
             print(f"table: {path}")
     if args.what in ("figures", "all"):
-        for path in learning_curves(runs, load_metrics(args.runs), args.out / "figures"):
-            print(f"figure: {path}")
+        metrics = load_metrics(args.runs)
+        for draw in (learning_curves, heldout_f1_curves):
+            for path in draw(runs, metrics, args.out / "figures"):
+                print(f"figure: {path}")
 
 
 if __name__ == "__main__":

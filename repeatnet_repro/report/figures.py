@@ -40,3 +40,28 @@ def learning_curves(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) ->
         ax.legend(fontsize=7)
         written.append(_save(fig, Path(out_dir) / f"{paper}_{item}_curves"))
     return written
+
+
+def heldout_f1_curves(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) -> List[Path]:
+    """Soft sharing Fig. 5: per model (row), held-out F1 of every difficulty per epoch of the curriculum."""
+    cols = sorted(c for c in metrics.columns if c.startswith("heldout") and c.endswith("_f1"))
+    if not cols:
+        return []
+    merged = metrics.merge(runs[["run_dir", "paper", "item", "row", "seed", "budget"]], on="run_dir")
+    written = []
+    for (paper, item), part in merged.groupby(["paper", "item"], dropna=True):
+        rows = list(dict.fromkeys(part["row"]))
+        fig, axes = plt.subplots(1, len(rows), figsize=(4 * len(rows), 3.5), sharey=True, squeeze=False)
+        for ax, row in zip(axes[0], rows):
+            run = part[part["row"] == row].groupby("epoch")[cols].mean().sort_index()
+            for col in cols:
+                phase = col.removeprefix("heldout").removesuffix("_f1")
+                ax.plot(run.index, run[col], label=f"phase {phase}")
+            ax.set(title=str(row), xlabel="epoch")
+            ax.grid(alpha=0.3)
+        axes[0][0].set_ylabel("held-out F1")
+        axes[0][-1].legend(fontsize=7, title="difficulty")
+        budgets = ", ".join(sorted(set(part["budget"].dropna().astype(str))))
+        fig.suptitle(f"{paper}/{item}: F1 on held-out sets of every difficulty — budget: {budgets}", y=1.03)
+        written.append(_save(fig, Path(out_dir) / f"{paper}_{item}_heldout_f1"))
+    return written

@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 import pandas as pd  # noqa: E402
 
 
@@ -37,6 +38,7 @@ def learning_curves(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) ->
         ax.set(xlabel="epoch", ylabel=metric.replace("test_", "test "),
                title=f"{paper}/{item} — budget: {budgets}")
         ax.grid(alpha=0.3)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=7)
         written.append(_save(fig, Path(out_dir) / f"{paper}_{item}_curves"))
     return written
@@ -58,6 +60,7 @@ def heldout_f1_curves(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) 
                 phase = col.removeprefix("heldout").removesuffix("_f1")
                 ax.plot(run.index, run[col], label=f"phase {phase}")
             ax.set(title=str(row), xlabel="epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)
         axes[0][0].set_ylabel("held-out F1")
         axes[0][-1].legend(fontsize=7, title="difficulty")

@@ -46,12 +46,15 @@ def learning_curves(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) ->
 
 def heldout_f1_curves(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) -> List[Path]:
     """Soft sharing Fig. 5: per model (row), held-out F1 of every difficulty per epoch of the curriculum."""
-    cols = sorted(c for c in metrics.columns if c.startswith("heldout") and c.endswith("_f1"))
-    if not cols:
+    all_cols = sorted(c for c in metrics.columns if c.startswith("heldout") and c.endswith("_f1"))
+    if not all_cols:
         return []
     merged = metrics.merge(runs[["run_dir", "paper", "item", "row", "seed", "budget"]], on="run_dir")
     written = []
     for (paper, item), part in merged.groupby(["paper", "item"], dropna=True):
+        cols = [c for c in all_cols if part[c].notna().any()]
+        if not cols:  # an item whose runs have no held-out sets
+            continue
         rows = list(dict.fromkeys(part["row"]))
         fig, axes = plt.subplots(1, len(rows), figsize=(4 * len(rows), 3.5), sharey=True, squeeze=False)
         for ax, row in zip(axes[0], rows):

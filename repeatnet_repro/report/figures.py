@@ -61,7 +61,7 @@ def heldout_f1_curves(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) 
             run = part[part["row"] == row].groupby("epoch")[cols].mean().sort_index()
             for col in cols:
                 phase = col.removeprefix("heldout").removesuffix("_f1")
-                ax.plot(run.index, run[col], label=f"phase {phase}")
+                ax.plot(run.index, run[col], marker="o", ms=3, label=f"phase {phase}")
             ax.set(title=str(row), xlabel="epoch")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)

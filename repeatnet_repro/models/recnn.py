@@ -38,7 +38,7 @@ def _basis(kernel: int) -> dict:
 class ReCNN(nn.Module):
     """R2Conv-InnerBN-ELU x 6 on regular fields of C_N; invariant features by group pooling."""
 
-    def __init__(self, info: DataInfo, N: int, fields: List[int]):
+    def __init__(self, info: DataInfo, N: int, fields: List[int], pool_kernel: int):
         super().__init__()
         gspace = gspaces.Rot2dOnR2(N=N)
         self.input_type = enn.FieldType(gspace, info.in_channels * [gspace.trivial_repr])
@@ -49,7 +49,8 @@ class ReCNN(nn.Module):
             layers += [enn.R2Conv(in_type, out_type, kernel_size=k, padding=p, bias=False, **_basis(k)),
                        enn.InnerBatchNorm(out_type), enn.ELU(out_type, inplace=True)]
             if i in POOL_AFTER:
-                layers.append(enn.PointwiseMaxPool(out_type, kernel_size=2, stride=2))
+                layers.append(enn.PointwiseMaxPool(out_type, kernel_size=pool_kernel, stride=2,
+                                                   padding=(pool_kernel - 1) // 2))
             in_type = out_type
         layers += [enn.PointwiseAdaptiveAvgPool(in_type, 1), enn.GroupPooling(in_type)]
         self.features = enn.SequentialModule(*layers)
@@ -60,8 +61,16 @@ class ReCNN(nn.Module):
 
 
 @MODELS.register("recnn")
-def recnn(info: DataInfo, N: int = 4, channel_scale: Optional[float] = None) -> ReCNN:
-    """N: order of the rotation group C_N; channel_scale: c (null = sqrt(4 / N), the paper's choice)."""
+def recnn(info: DataInfo, N: int = 4, channel_scale: Optional[float] = None, pool_kernel: int = 2) -> ReCNN:
+    """N: order of the rotation group C_N; channel_scale: c (null = sqrt(4 / N), the paper's choice).
+
+    pool_kernel: 2 = the RepeatNet code's 2x2 stride-2 max-pools (its FLOPs); on the odd feature maps
+    (25 -> 12) they drop a border row and column, so 90-degree rotations are only approximately
+    symmetries. 3 = centred 3x3 stride-2 pools with padding 1 (25 -> 13): exactly C4-equivariant.
+    """
+    if pool_kernel not in (2, 3):
+        raise ConfigError(f"model.pool_kernel={pool_kernel}: valid values are 2 (RepeatNet code) and 3 "
+                          "(centred, exactly equivariant)")
     if N < 1:
         raise ConfigError(f"model.N={N}: the rotation group order must be a positive integer (paper: 4, 8, 16)")
     c = math.sqrt(4 / N) if channel_scale is None else channel_scale
@@ -69,4 +78,4 @@ def recnn(info: DataInfo, N: int = 4, channel_scale: Optional[float] = None) -> 
     if min(fields) < 1:
         raise ConfigError(f"model.channel_scale={c}: gives fields {fields}; every layer needs >= 1 field")
     check_image_size(info)
-    return ReCNN(info, N, fields)
+    return ReCNN(info, N, fields, pool_kernel)

@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 RUNS ?= results/runs
 
-.PHONY: help install demo test tables figures report clean-runs
+.PHONY: help install demo test tables figures report report-wandb clean-runs
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -30,8 +30,12 @@ tables: install  ## rebuild every table under results/tables from the run record
 figures: install  ## rebuild every figure under results/figures from the run records
 	$(PY) -m repeatnet_repro.report figures --runs $(RUNS)
 
-report: install  ## tables and figures
+report: install  ## tables, figures and results/README.md (status of every experiment)
 	$(PY) -m repeatnet_repro.report all --runs $(RUNS)
+
+report-wandb: install  ## the same report from W&B runs: make report-wandb ENTITY=e PROJECT=p
+	@test -n "$(ENTITY)" -a -n "$(PROJECT)" || { echo "give ENTITY=<wandb entity> PROJECT=<wandb project>" >&2; exit 2; }
+	$(PY) -m repeatnet_repro.report all --source wandb --entity $(ENTITY) --project $(PROJECT)
 
 # --- experiments ---
 # Every table and figure is a preset conf/experiment/<paper>/<item>.yaml (EXPERIMENTS.md §4) that sweeps

@@ -8,11 +8,12 @@ running anything (the count CLI and the tests use it).
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 
@@ -80,6 +81,7 @@ def register_schemas() -> None:
     global _REGISTERED
     if _REGISTERED:
         return
+    from .analysis.post_training import ANALYSES
     from .data import DATASETS
     from .engine.optim import OPTIMIZERS, SCHEDULES
     from .models import MODELS
@@ -91,12 +93,23 @@ def register_schemas() -> None:
     DATASETS.store_schemas()
     OPTIMIZERS.store_schemas(skip=2)
     SCHEDULES.store_schemas(skip=2)
+    ANALYSES.store_schemas(skip=1)
     cs.store(group="schema/trainer", name="default", node=TrainerConfig)
     cs.store(group="schema/budget", name="default", node=BudgetConfig)
     cs.store(group="schema/paths", name="default", node=PathsConfig)
     cs.store(group="schema/logger", name="default", node=LoggerConfig)
     cs.store(group="schema", name="tags", node=TagsConfig)
+    OmegaConf.register_new_resolver("log_dir", log_dir, replace=True)
     _REGISTERED = True
+
+
+def log_dir(mode: str, checkpoint: Optional[str], default: str) -> str:
+    """Hydra's output dir (config, log) of a job: an eval of a run's checkpoint logs inside that run's dir."""
+    from .engine.run_record import run_dir_of
+
+    if mode == "eval" and checkpoint and (run_dir_of(Path(checkpoint)) / "config.yaml").is_file():
+        return str(run_dir_of(Path(checkpoint)) / "eval" / time.strftime("%Y-%m-%d_%H-%M-%S"))
+    return default
 
 
 def compose(overrides: List[str], config_name: str = "config") -> DictConfig:
@@ -104,8 +117,11 @@ def compose(overrides: List[str], config_name: str = "config") -> DictConfig:
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
 
     register_schemas()
+    if HydraConfig.initialized():  # inside a running app: its config search path is already set up
+        return hydra_compose(config_name=config_name, overrides=list(overrides))
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

@@ -31,16 +31,20 @@ def count_composed(cfg: Any) -> Dict[str, Any]:
     return count_model(model, info)
 
 
+def reference_counts(overrides: List[str], reference: List[str]) -> Dict[str, Any]:
+    """Counts of the reference model: the run's own overrides with the `reference` overrides on top."""
+    ref = count_composed(compose(list(overrides) + list(reference)))
+    return {"overrides": list(reference), "params": ref["params"], "params_conv": ref["params_conv"]}
+
+
 def count_config(overrides: List[str]) -> Dict[str, Any]:
     """Counts of the config these overrides compose (and compression vs its `reference`)."""
     cfg = compose(overrides)
     out = {"model": cfg.model.name, "sharing": cfg.sharing.name, "dataset": cfg.dataset.name,
            **count_composed(cfg)}
     if cfg.reference:
-        ref = count_composed(compose(list(overrides) + list(cfg.reference)))
-        out["reference"] = {"overrides": list(cfg.reference), "params": ref["params"],
-                            "params_conv": ref["params_conv"]}
-        out["compression"] = ref["params_conv"] / out["params_conv"]
+        out["reference"] = reference_counts(overrides, cfg.reference)
+        out["compression"] = out["reference"]["params_conv"] / out["params_conv"]
     return out
 
 

@@ -1,7 +1,8 @@
 """The single train/eval entrypoint: `python -m repeatnet_repro.train [overrides]` (a Hydra app).
 
-Single runs exit non-zero on an error, after one clear line and a `failed` run record. In a
-multirun (`-m`) a failing job is recorded as failed and the sweep goes on with the next job.
+Single runs exit non-zero on an error, after one clear line and (training) a `failed` run record; a
+failing mode=eval leaves the evaluated run's record as it was. In a multirun (`-m`) a failing job is
+recorded as failed and the sweep goes on with the next job.
 """
 from __future__ import annotations
 
@@ -37,11 +38,12 @@ def main(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
+    evaluating = cfg.mode == "eval"
     try:
-        summary = (evaluate_checkpoint if cfg.mode == "eval" else train)(cfg, run_dir)
+        summary = evaluate_checkpoint(cfg) if evaluating else train(cfg, run_dir)
     except Exception as err:
         record = RunRecord(run_dir, writer=os.environ.get("RANK", "0") == "0")
-        if run_dir.exists() and record.summary().get("status") != "failed":
+        if not evaluating and run_dir.exists() and record.summary().get("status") != "failed":
             try:
                 record.update_summary(status="failed", error=f"{type(err).__name__}: {err}")
             except OSError:
@@ -55,8 +57,8 @@ def main(cfg: DictConfig) -> float:
             log.exception("job %s failed; the sweep continues", hc.job.num)
             return float("nan")
         raise
-    log.info("run record: %s", run_dir)
-    best = summary.get("best", {})
+    log.info("run record: %s", summary.get("run_dir", run_dir))
+    best = summary["eval"] if evaluating else summary.get("best", {})
     return float(best.get("test_f1", best.get("test_acc", float("nan"))))
 
 

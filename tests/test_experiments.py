@@ -44,13 +44,13 @@ DERIVED = {
     ("softshare", "fig6", "SWRN 40-8-8 (folded)"),
 }
 
-#: CPU stand-ins: a cheaper row of the preset and/or a smaller image where the architecture allows
+#: CPU stand-ins: a cheaper row of the preset, a smaller image where the architecture allows
 #: (WRN, ShardNet ResNets and WRN-50-2 pool globally; VGGNet needs 2^pools pixels: 32, or 16 without
-#: Tiny ImageNet's last pool). Everything else runs its default row at its data set's image size.
+#: Tiny ImageNet's last pool), a narrower model. Everything else runs its default row at its data set's image size.
 SMOKE = {
     "repeatnet/table3": {},
     "shardnet/fig4": {"row": "shardnet/fig4/sl7_resnet_n256_cifar100", "image_size": 8},
-    "shardnet/fig5": {"image_size": 8},
+    "shardnet/fig5": {"image_size": 8, "model": ("model.width=64",)},  # n=512's 2048-wide bottlenecks: minutes
     "shardnet/fig7": {"row": "shardnet/fig7/sl2_vggnet_n512_tinyimagenet", "image_size": 16},
     "shardnet/fig8": {"image_size": 8},
     "shardnet/table1d": {"image_size": 16},
@@ -156,6 +156,27 @@ def test_every_row_composes_with_the_preset_tags_and_the_counted_config(preset):
         assert cfg.dataset.name == dataset and as_dict(cfg.optimizer)["lr"] > 0
 
 
+def row_label(row: str) -> str:
+    return OmegaConf.load(CONF / "row" / f"{row}.yaml").tags.row
+
+
+COMPRESSION_ROWS = [(preset, row) for preset in PRESETS for row in sweep(preset)["row"]
+                    if any(r["quantity"] == "compression" and r["row"] == row_label(row)
+                           for r in COUNTS.get(tuple(preset.split("/")), []))]
+
+
+@pytest.mark.parametrize("preset, row", COMPRESSION_ROWS)
+def test_a_rows_reference_model_is_the_one_the_papers_compression_is_counted_against(preset, row):
+    """The trainer records C = |W_conv|(reference)/|W_conv| from the row's `reference` overrides; they must
+    make the reference model of counts_<paper>.csv (whose C test_paper_counts checks against the paper)."""
+    paper, item = preset.split("/")
+    case = next(r for r in COUNTS[(paper, item)] if r["quantity"] == "compression" and r["row"] == row_label(row))
+    reference = OmegaConf.load(CONF / "row" / f"{row}.yaml").reference
+    made = {**row_settings(row), **{k: v for k, v in settings(list(reference)).items() if k in
+                                    {t.split("=")[0] for t in reference}}}
+    assert made == settings(shlex.split(case["reference"]))
+
+
 def test_mixed_data_set_presets_take_each_data_sets_protocol():
     """ShardNet: CIFAR lr 0.05 for 200 epochs, Tiny ImageNet lr 0.01 (VGG) / 0.05 (ResNet) for 100."""
     cifar = composed(("experiment=shardnet/fig3", "dataset=cifar100"))
@@ -191,7 +212,7 @@ def smoke_overrides(preset: str, run_dir: Path) -> tuple:
         data = ("dataset=synthetic", f"dataset.num_classes={info.num_classes}", f"dataset.channels={info.in_channels}",
                 f"dataset.image_size={extra.get('image_size', info.image_size)}", "dataset.train_size=16",
                 "dataset.test_size=8")
-    return cfg, (f"experiment={preset}", *rows, "budget=smoke", "logger=none", "trainer.progress=false",
+    return cfg, (f"experiment={preset}", *rows, *extra.get("model", ()), "budget=smoke", "logger=none", "trainer.progress=false",
                  "trainer.device=cpu", "trainer.batch_size=8", *data, f"hydra.run.dir={run_dir}")
 
 
@@ -218,3 +239,8 @@ def test_preset_trains_at_smoke_budget_and_records_its_tags(preset, smoke_runs):
     assert summary["status"] == "completed"
     paper, item = preset.split("/")
     assert summary["tags"] == {"paper": paper, "item": item, "row": cfg.tags.row}
+    if cfg.reference:  # rows the paper gives a compression C (or parameter fraction) for
+        assert summary["compression"] == pytest.approx(summary["reference"]["params_conv"] / summary["params_conv"])
+    analyses = summary.get("analysis", {})
+    assert set(analyses) == set(cfg.get("analysis") or {})
+    assert not [name for name, result in analyses.items() if "error" in result]

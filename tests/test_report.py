@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from conftest import REPO
-from repeatnet_repro.report import build_table, load_metrics, load_reported, load_runs, render_tables
+from repeatnet_repro.report import (DERIVED, QUANTITIES, build_table, load_metrics, load_reported, load_runs,
+                                     render_tables, write_index)
+from repeatnet_repro.report.tables import cell_text, to_markdown
 from repeatnet_repro.report.figures import learning_curves
 
 
@@ -102,3 +104,237 @@ def test_heldout_f1_figure_has_one_panel_per_model_and_a_line_per_difficulty(tmp
     assert paths[0].read_bytes()[:4] == b"\x89PNG"
     assert heldout_f1_curves(load_runs(root), load_metrics(root).drop(
         columns=[f"heldout{p}_f1" for p in range(1, 6)]), tmp_path / "none") == []
+
+
+# ---- derived columns, the results/README.md index and the W&B source, on hand-made run records ----------
+
+def record(root: Path, name: str, paper: str, item: str, row: str, dataset: str, accs, seed: int = 0,
+           status: str = "completed", **summary) -> Path:
+    """A run record as training writes it: metrics.jsonl (one line per accuracy) and summary.json."""
+    run = root / name
+    run.mkdir(parents=True)
+    lines = [{"epoch": e, "lr": 0.1, "train_loss": 1.0 / e, "test_acc": acc, "test_top5": min(100.0, acc + 3),
+              "test_loss": 0.5} for e, acc in enumerate(accs, start=1)]
+    best = max(lines, key=lambda m: m["test_acc"])
+    full = {"status": status, "mode": "train", "name": f"{item}-{name}", "tags": {"paper": paper, "item": item,
+            "row": row}, "model": "m", "sharing": "none", "dataset": dataset, "seed": seed, "params": 1000,
+            "params_conv": 900, "device": "NVIDIA H100", "run_dir": str(run),
+            "budget": {"name": "short", "epoch_scale": 1.0, "max_epochs": None, "epochs": len(accs)},
+            **summary}
+    if status == "completed":
+        full.update(final=lines[-1], best={k: v for k, v in best.items() if k.startswith("test_") or k == "epoch"},
+                    epochs_done=len(accs))
+    (run / "summary.json").write_text(json.dumps(full))
+    (run / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in lines))
+    return run
+
+
+def fold_summary(points):
+    """summary.analysis.fold of a run: (threshold, layers, distinct_layers, delta_error) per point."""
+    return {"fold": {"baseline": {"test_acc": 95.0, "test_error": 5.0}, "points": [
+        {"threshold": t, "layers": n, "distinct_layers": d, "test_acc": 95.0 - de, "test_error": 5.0 + de,
+         "delta_error": de} for t, n, d, de in points]}}
+
+
+@pytest.fixture
+def study(tmp_path):
+    """Runs of RepeatNet Table 3, ShardNet Tables 1a and 8, soft sharing Table 3 and Figs. 4 and 6."""
+    root = tmp_path / "runs"
+    t3 = dict(paper="repeatnet", item="table3", dataset="rotmnist")
+    record(root, "van0", row="Vanilla CNN", accs=[90.0, 92.0], **t3)
+    record(root, "van1", row="Vanilla CNN", accs=[91.0, 94.0], seed=1, **t3)
+    record(root, "re4", row="RE-CNN C4", accs=[96.0, 97.0], **t3)
+    record(root, "rep4a", row="RepeatNet C4", accs=[94.0, 95.0], **t3)
+    record(root, "rep4b", row="RepeatNet C4", accs=[93.0, 95.4], seed=1, **t3)
+    record(root, "rep8", row="RepeatNet C8", accs=[80.0, 94.0], **t3)  # no RE-CNN C8 run: no gain
+    record(root, "rep16", row="RepeatNet C16", accs=[50.0], status="failed", **t3)
+    t1a = dict(paper="shardnet", item="table1a", dataset="cifar10")
+    record(root, "e32", row="E-VGGNet (n=32)", accs=[87.0], **t1a)  # its row declares no reference
+    record(root, "s32a", row="S-VGGNet (n=32)", accs=[70.0], compression=12.5,
+           reference={"overrides": ["sharing=none"], "params": 120_000, "params_conv": 112_000}, **t1a)
+    record(root, "s32b", row="S-VGGNet (n=32)", accs=[72.0], seed=1, compression=11.5, **t1a)
+    t8 = dict(paper="shardnet", item="table8", dataset="cifar10")
+    record(root, "resnet", row="ResNet*", accs=[93.0], **{**t8, "params_conv": 700_000})
+    record(root, "sl3", row="SL3-ResNet (n=128)", accs=[92.0], **{**t8, "params_conv": 175_000})
+    record(root, "wrn50", paper="softshare", item="table3", row="WRN-50-2", dataset="imagenet", accs=[77.0])
+    record(root, "swrn4", paper="softshare", item="fig4", row="SWRN 28-10-4", dataset="cifar10", accs=[95.0],
+           analysis=fold_summary([(0.95, 18, 18, 0.0), (0.9, 18, 16, 0.04), (0.8, 18, 12, 0.3)]))
+    record(root, "swrn8", paper="softshare", item="fig6", row="SWRN 40-8-8", dataset="cifar10", accs=[95.0],
+           analysis=fold_summary([(0.9, 30, 30, 0.05), (0.8, 30, 20, 0.25)]))
+    return root
+
+
+def cell(table: pd.DataFrame, row: str, column: str) -> pd.Series:
+    return table[(table.row == row) & (table.column == column)].iloc[0]
+
+
+@pytest.fixture
+def reported():
+    return load_reported(REPO / "results" / "paper")
+
+
+def test_repeatnet_gain_is_recomputed_from_our_row_means_with_the_smallest_n(study, reported):
+    table = build_table("repeatnet", "table3", reported, load_runs(study))
+    vanilla = cell(table, "Vanilla CNN", "acc@rotmnist")
+    assert vanilla["mean"] == pytest.approx(93.0) and vanilla["std"] == pytest.approx(1.41421356)
+    assert vanilla["diff"] == pytest.approx(93.0 - 92.6)
+    gain = cell(table, "RepeatNet C4", "gain")
+    # (95.2 - 93.0) / (97.0 - 93.0) * 100; n = min(2 RepeatNet, 2 vanilla, 1 RE-CNN)
+    assert gain["mean"] == pytest.approx(55.0) and gain.n == 1 and pd.isna(gain["std"])
+    assert gain["diff"] == pytest.approx(55.0 - 15.4) and gain.budget == "derived (short 2ep)"
+    assert gain.note.startswith("derived: gain %")
+    no_equivariant_run = cell(table, "RepeatNet C8", "gain")
+    assert no_equivariant_run.n == 0 and pd.isna(no_equivariant_run["mean"])
+    failed_only = cell(table, "RepeatNet C16", "gain")
+    assert failed_only.n == 0 and failed_only.runs == 0
+    md = to_markdown(table, "repeatnet/table3")
+    assert "55.00 (derived (short 2ep), n=1)" in md and "not reported" in md
+
+
+def test_compression_comes_from_each_run_and_is_never_made_up(study, reported):
+    runs = load_runs(study)
+    s32 = runs[runs.row == "S-VGGNet (n=32)"].set_index("seed")
+    assert s32.loc[0, "reference_params"] == 120_000 and s32.loc[0, "reference_params_conv"] == 112_000
+    assert pd.isna(s32.loc[1, "reference_params"])
+    table = build_table("shardnet", "table1a", reported, runs)
+    c = cell(table, "S-VGGNet (n=32)", "compression")
+    assert c["mean"] == pytest.approx(12.0) and c["std"] == pytest.approx(0.70710678) and c.n == 2
+    assert c.paper_value == 12.0 and c["diff"] == pytest.approx(0.0)
+    lacking = cell(table, "E-VGGNet (n=32)", "compression")
+    assert lacking.n == 0 and lacking.runs == 1 and pd.isna(lacking["mean"])
+    assert cell_text(lacking.to_dict()) == "— (none of 1 runs has it)"
+    assert cell_text(cell(table, "S-VGGNet (n=64)", "compression").to_dict()) == "not run"
+
+
+def test_compression_against_quoted_references_and_between_our_rows(study, reported):
+    table = build_table("shardnet", "table8", reported, load_runs(study))
+    # Table 8's C is relative to ResNet-34 (21.30M, quoted); 'A vs B' = |W_conv|(B) / |W_conv|(A)
+    assert cell(table, "SL3-ResNet (n=128)", "compression")["mean"] == pytest.approx(21_300_000 / 175_000)
+    assert cell(table, "ResNet*", "compression")["mean"] == pytest.approx(21_300_000 / 700_000)
+    versus = cell(table, "SL3-ResNet (n=128) vs ResNet*", "compression")
+    assert versus["mean"] == pytest.approx(4.0) and versus.n == 1 and versus.paper_value == 4.0
+    quoted = cell(table, "ResNet-34", "compression")
+    assert quoted.quoted and quoted.n == 0
+
+
+def test_top1_and_top5_errors_are_100_minus_our_accuracies(study, reported):
+    table = build_table("softshare", "table3", reported, load_runs(study))
+    assert cell(table, "WRN-50-2", "top1_error@imagenet")["mean"] == pytest.approx(23.0)
+    assert cell(table, "WRN-50-2", "top5_error@imagenet")["mean"] == pytest.approx(20.0)
+
+
+def test_folding_error_changes_are_read_from_the_fold_analysis(study, reported):
+    runs = load_runs(study)
+    fig6 = cell(build_table("softshare", "fig6", reported, runs), "SWRN 40-8-8 (folded)", "error@cifar10")
+    assert fig6["mean"] == pytest.approx(0.25) and fig6.paper_value == 0.3 and fig6.unit == "pp"
+    fig4 = cell(build_table("softshare", "fig4", reported, runs), "SWRN 28-10-4 (stage 2 folded)", "error@cifar10")
+    assert fig4["mean"] == pytest.approx(0.3)  # the point at similarity 0.8, as for Fig. 6 (and the figures)
+
+
+def test_every_reported_column_has_a_per_run_quantity_or_a_derived_rule(reported):
+    for paper, item, column in set(zip(reported.paper, reported.item, reported.column)):
+        quantity = column.partition("@")[0]
+        assert quantity in QUANTITIES, column
+        if quantity == "gain":
+            assert (paper, item, column) in DERIVED
+    pp = reported[reported.unit == "pp"]
+    assert {(p, i, c) for p, i, c in zip(pp.paper, pp.item, pp.column)} <= set(DERIVED)
+
+
+def test_results_readme_lists_every_experiment_with_status_files_sources_and_deviations(study, reported, tmp_path):
+    runs = load_runs(study)
+    out = tmp_path / "results"
+    render_tables(reported, runs, out / "tables")
+    path = write_index(out / "README.md", reported, runs, REPO / "conf", "run records under runs/")
+    text = path.read_text()
+    presets = sorted(REPO.glob("conf/experiment/*/*.yaml"))
+    assert len(presets) == 32
+    for preset in presets:
+        assert f"| {preset.parent.name}/{preset.stem} " in text
+    experiments = text.split("## Experiments")[1].split("## ")[0]
+    status = {line.split("|")[1].strip(): line.split("|")[3].strip() for line in experiments.splitlines()
+              if line.startswith("| ") and "/" in line.split("|")[1]}
+    assert status["repeatnet/table3"] == "partial: 4 of 7 rows at budget short 2ep (6 runs, 1 failed)"
+    assert status["softshare/fig6"] == "reproduced at budget short 1ep (1 runs)"
+    assert status["shardnet/table8"] == "reproduced at budget short 1ep (2 runs)"  # quoted rows do not count
+    assert status["softshare/table1"] == "not run" and status["shardnet/fig4"] == "not run"
+    assert "[repeatnet_table3.md](tables/repeatnet_table3.md)" in text
+    assert "- devices (runs): NVIDIA H100 (15)" in text and "- run records: 15 (status: completed (14), failed (1))" \
+        in text and "- budgets (runs): short 1ep (9), short 2ep (6)" in text
+    deviations = text.split("## Largest deviations")[1]
+    first = [line for line in deviations.splitlines() if line.startswith("| repeatnet")][0]
+    assert "RepeatNet C4" in first and "+39.60" in first  # gain 55.0 vs 15.4 is the largest gap in points
+
+
+def test_report_cli_writes_the_index(records, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "repeatnet_repro.report", "report", "--runs", str(records),
+                           "--out", str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "index: " in proc.stdout and "table: " not in proc.stdout
+    assert "partial: 1 of" in (tmp_path / "out" / "README.md").read_text()
+
+
+# ---- --source wandb: a fake wandb.Api holding what engine/tracking.py logs ----------------------------------
+
+class FakeRun:
+    """What W&B holds of one run: config = the resolved cfg, history = the logged epochs, summary = the
+    summary.json scalars plus W&B's last value of every logged key."""
+
+    def __init__(self, run_dir: Path, nested=()):
+        summary = json.loads((run_dir / "summary.json").read_text())
+        self._history = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+        self.summary = {**{k: v for k, v in summary.items() if not isinstance(v, (dict, list)) or k in nested},
+                        **self._history[-1], "_step": self._history[-1]["epoch"], "_runtime": 3.0}
+        budget = {k: v for k, v in summary["budget"].items() if k != "epochs"}
+        self.config = {"tags": summary["tags"], "budget": budget, "seed": summary["seed"],
+                       "trainer": {"epochs": summary["budget"]["epochs"]}}
+        self.id, self.name = run_dir.name, summary["name"]
+        self.url = f"https://wandb.ai/e/p/runs/{self.id}"
+
+    def history(self, samples=500, pandas=True):
+        assert not pandas and samples >= len(self._history)
+        return [{**line, "_step": line["epoch"], "_timestamp": 1.0} for line in self._history]
+
+
+def test_wandb_source_gives_the_same_frames_as_the_local_records(study, monkeypatch):
+    import wandb
+
+    from repeatnet_repro.report.wandb_source import load_wandb
+
+    fakes = [FakeRun(p.parent, nested=("reference", "analysis")) for p in sorted(study.rglob("summary.json"))]
+
+    class Api:
+        def runs(self, path):
+            assert path == "e/p"
+            return fakes
+
+    monkeypatch.setattr(wandb, "Api", Api)
+    runs, metrics = load_wandb("e", "p")
+    assert list(runs.wandb_url[:1]) == ["https://wandb.ai/e/p/runs/e32"]
+    order = lambda f, keys: f.sort_values(keys).reset_index(drop=True)  # noqa: E731
+    pd.testing.assert_frame_equal(order(runs.drop(columns=["wandb_id", "wandb_url"]), ["run_dir"]),
+                                  order(load_runs(study), ["run_dir"]), check_like=True)
+    pd.testing.assert_frame_equal(order(metrics, ["run_dir", "epoch"]),
+                                  order(load_metrics(study), ["run_dir", "epoch"]), check_like=True)
+
+
+def test_wandb_source_errors_are_one_line(monkeypatch, capsys):
+    import wandb
+
+    from repeatnet_repro.report.__main__ import main
+
+    monkeypatch.setattr(sys, "argv", ["report", "tables", "--source", "wandb", "--entity", "e"])
+    with pytest.raises(SystemExit):
+        main()
+    assert "--source wandb needs --entity E and --project P" in capsys.readouterr().err
+
+    def not_logged_in():
+        raise wandb.errors.UsageError("api_key not configured (no-tty). call wandb.login(key=[your_api_key])")
+
+    monkeypatch.setattr(wandb, "Api", not_logged_in)
+    monkeypatch.setattr(sys, "argv", ["report", "tables", "--source", "wandb", "--entity", "e", "--project", "p"])
+    with pytest.raises(SystemExit) as exc:
+        main()
+    message = str(exc.value.code)
+    assert "\n" not in message and "cannot read runs of e/p (UsageError: api_key not configured" in message
+    assert "wandb login" in message

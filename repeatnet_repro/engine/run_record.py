@@ -38,6 +38,14 @@ def git_commit(repo: Path) -> Optional[str]:
         return None
 
 
+def run_dir_of(checkpoint: Path) -> Path:
+    """The run dir a checkpoint belongs to: `<run>/checkpoints/last.pt` -> `<run>` (a dir is taken as is)."""
+    checkpoint = Path(checkpoint)
+    if checkpoint.is_dir():
+        return checkpoint
+    return checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+
+
 class RunRecord:
     """Reads and writes one run directory (a non-writer, e.g. a data-parallel rank > 0, only reads)."""
 

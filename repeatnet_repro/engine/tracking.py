@@ -46,7 +46,8 @@ class WandbTracker(Tracker):
         self._guard("log", lambda: self.run.log(row, step=row["epoch"]))
 
     def log_summary(self, summary: Dict[str, Any]) -> None:
-        flat = {k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))}
+        flat = {k: v for k, v in summary.items()
+                if isinstance(v, (int, float, str, bool)) or k in ("reference", "analysis")}
         self._guard("summary", lambda: self.run.summary.update(flat))
 
     def log_artifacts(self, folder: Path) -> None:

@@ -11,15 +11,19 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from hydra.core.hydra_config import HydraConfig
+
 from ..analysis.counting import count_model
+from ..analysis.post_training import build_analyses
 from ..config import run_tags
+from ..count import reference_counts
 from ..data import build_data
 from ..models import build_model
 from . import distributed
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .loop import Step, evaluate, train_epoch
 from .optim import OPTIMIZERS, SCHEDULES
-from .run_record import RunRecord, git_commit, versions
+from .run_record import RunRecord, git_commit, run_dir_of, versions
 from .tasks import make_task
 from .tracking import make_tracker
 
@@ -63,8 +67,6 @@ class Run:
             raise ValueError(f"trainer.precision={t.precision}: valid values are auto, fp32, bf16")
         if cfg.mode not in ("train", "eval"):
             raise ValueError(f"mode={cfg.mode}: valid modes are train, eval")
-        if cfg.mode == "eval" and not cfg.checkpoint:
-            raise ValueError("mode=eval needs checkpoint=PATH (a checkpoints/last.pt of a run)")
         self.device = resolve_device(t.device)
         if ctx.active and self.device.type == "cuda":
             self.device = torch.device("cuda", ctx.local_rank)
@@ -75,6 +77,7 @@ class Run:
         self.source = build_data(cfg.dataset)
         self.model = build_model(cfg.model, cfg.sharing, self.source.info).to(self.device)
         self.counts = count_model(self.model, self.source.info)
+        self.analyses = build_analyses(cfg.get("analysis"), self.model)
         self.task = make_task(self.source.info.task, self.source.info.num_classes)
         self.optimizer = OPTIMIZERS.build(cfg.optimizer, self.model, self.device, skip=2)
         self.schedule = SCHEDULES.build(cfg.schedule, self.optimizer, self.epochs / cfg.trainer.epochs, skip=2)
@@ -109,6 +112,37 @@ class Run:
         t = self.cfg.trainer
         loaders = self.source.heldout_loaders(t.eval_batch_size or t.batch_size, self.device, self.cfg.seed)
         return {f"heldout{name}": loader for name, loader in loaders.items()}
+
+    def run_analyses(self, test_loader, epoch: int) -> Dict[str, Any]:
+        """Every selected analysis on the current weights, merged into the record's `analysis`.
+
+        Under torchrun every rank runs them (evaluation sums over the ranks' slices), only the writer saves.
+        One that crashes is recorded in `analysis_errors`, not fatal, and never replaces an earlier result
+        (the checkpoint is saved: rerun it with mode=eval)."""
+        def evaluate_model(model: torch.nn.Module) -> Dict[str, float]:
+            return evaluate(model, test_loader, self.task, self.step, self.cfg.budget.max_eval_batches)
+
+        results, errors = dict(self.record.summary().get("analysis", {})), {}
+        out_dir = self.record.artifacts / "analysis" if self.record.writer else None
+        for name, analysis in self.analyses.items():
+            log.info("analysis %s", name)
+            try:
+                results[name] = analysis(evaluate_model, out_dir, epoch)
+            except Exception as err:  # noqa: BLE001 -- recorded in the summary, the run's weights are safe
+                log.exception("analysis %s failed", name)
+                errors[name] = f"{type(err).__name__}: {err}"
+        return self.record.update_summary(analysis=results, analysis_errors=errors)
+
+    def reference(self) -> Dict[str, Any]:
+        """`reference` counts and compression C when the run's row names a reference model (cfg.reference)."""
+        if not self.cfg.reference:
+            return {}
+        if not HydraConfig.initialized():
+            log.warning("reference=%s is only counted under the entrypoint (it needs the run's overrides)",
+                        list(self.cfg.reference))
+            return {}
+        ref = reference_counts(list(HydraConfig.get().overrides.task), list(self.cfg.reference))
+        return {"reference": ref, "compression": ref["params_conv"] / self.counts["params_conv"]}
 
     # ---- checkpoint state ------------------------------------------------------------------
     def state(self, epoch: int, best: Dict[str, Any]) -> Dict[str, Any]:
@@ -146,7 +180,7 @@ class Run:
         }
 
 
-def _best(best: Dict[str, Any], row: Dict[str, Any]) -> Dict[str, Any]:
+def keep_best(best: Dict[str, Any], row: Dict[str, Any]) -> Dict[str, Any]:
     key = "test_f1" if "test_f1" in row else "test_acc"
     if key in row and (not best or row[key] > best.get(key, float("-inf"))):
         return {k: v for k, v in row.items() if k.startswith("test_") or k == "epoch"}
@@ -174,7 +208,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
         log.info("resuming from %s at epoch %d", resume, start)
     started = time.time()
     elapsed = record.summary().get("wall_time_s", 0.0) if resume else 0.0
-    record.update_summary(**run.base_summary(), started=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    record.update_summary(**run.base_summary(), **run.reference(), started=time.strftime("%Y-%m-%dT%H:%M:%S"))
     tags = [f"{k}:{v}" for k, v in run_tags(cfg).items() if v]
     logger_cfg = cfg.logger if ctx.is_main else OmegaConf.create({"name": "none", "mode": "disabled"})
     tracker = make_tracker(logger_cfg, run_dir, name=f"{cfg.name}-seed{cfg.seed}",
@@ -200,7 +234,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
                     run.forward_model, loader, run.task, run.step, cfg.budget.max_eval_batches).items()})
             row["seconds"] = time.time() - epoch_started
             run.schedule.step(te.get("f1", te["acc"]))
-            best = _best(best, row)
+            best = keep_best(best, row)
             record.append_metrics(row)
             if ctx.is_main:
                 run.sharing.on_epoch_end(epoch, record.artifacts, last=epoch == run.epochs)
@@ -211,6 +245,8 @@ def train(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
                 log.info("epoch %d/%d  train loss %.4f acc %.2f  test loss %.4f acc %.2f  (%.0f img/s)",
                          epoch, run.epochs, tr["loss"], tr["acc"], te["loss"], te["acc"], tr["images_per_s"])
         final = record.metrics()[-1] if record.metrics() else {}
+        if run.analyses:
+            run.run_analyses(test_loader, run.epochs)
         summary = record.update_summary(
             status="completed", final=final, best=best, epochs_done=run.epochs,
             wall_time_s=elapsed + time.time() - started, groups=run.counts.get("groups", {}),
@@ -229,20 +265,50 @@ def train(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
         distributed.teardown()
 
 
-def evaluate_checkpoint(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
-    """mode=eval: load a checkpoint's weights and evaluate on the test split; writes a run record."""
-    record = RunRecord(run_dir)
-    record.prepare()
-    run = Run(cfg, record, distributed.Context())
-    record.write_config(cfg)
+#: overrides that pick what mode=eval does, not how the evaluated run was built
+EVAL_KEYS = ("mode", "checkpoint", "analysis")
+
+
+def eval_config(cfg: DictConfig) -> DictConfig:
+    """The evaluated run's own config (its config.yaml) with this command's analyses and its key overrides
+    (e.g. trainer.device=cpu, dataset.root=...). Choosing another group option would evaluate another
+    model or data set, so it is refused."""
+    if not cfg.checkpoint:
+        raise ValueError("mode=eval needs checkpoint=PATH (a run's checkpoints/last.pt, or the run dir)")
+    run_dir = run_dir_of(Path(cfg.checkpoint))
+    saved = run_dir / "config.yaml"
+    if not saved.is_file():
+        raise CheckpointError(f"checkpoint={cfg.checkpoint}: {run_dir} is not a run dir (no config.yaml); "
+                              "mode=eval evaluates a run's checkpoints/last.pt inside the run dir it was written in")
+    run_cfg = OmegaConf.load(saved)
+    run_cfg.mode, run_cfg.checkpoint = "eval", cfg.checkpoint
+    OmegaConf.update(run_cfg, "analysis", cfg.get("analysis") or {}, merge=False, force_add=True)
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    for override in overrides:
+        key = override.lstrip("+~").split("=", 1)[0]
+        if key.split(".")[0].split("@")[0] in EVAL_KEYS:
+            continue
+        if "." not in key:
+            raise CheckpointError(f"mode=eval: '{override}' would change the evaluated run's {key}; the run is "
+                                  f"rebuilt from {saved} — override single keys (e.g. trainer.device=cpu, "
+                                  "dataset.root=PATH) or train a new run")
+        OmegaConf.update(run_cfg, key, OmegaConf.select(cfg, key), merge=False, force_add=True)
+    return run_cfg
+
+
+def evaluate_checkpoint(cfg: DictConfig) -> Dict[str, Any]:
+    """mode=eval: re-test a run's checkpoint and run the selected analyses, into that run's own record
+    (summary `eval` and `analysis`, artifacts/analysis/); the run is rebuilt from its config.yaml."""
+    cfg = eval_config(cfg)
     path = Path(cfg.checkpoint)
-    run.restore(load_checkpoint(path), path)
-    record.update_summary(**run.base_summary(), checkpoint=str(path))
-    try:
-        _, test_loader = run.loaders()
-        te = evaluate(run.forward_model, test_loader, run.task, run.step, cfg.budget.max_eval_batches)
-    except BaseException as err:
-        record.update_summary(status="failed", error=f"{type(err).__name__}: {err}")
-        raise
-    final = {f"test_{k}": v for k, v in te.items()}
-    return record.update_summary(status="completed", final=final, best=final)
+    if path.is_dir():
+        path = path / "checkpoints" / "last.pt"
+    state = load_checkpoint(path)
+    record = RunRecord(run_dir_of(path))
+    run = Run(cfg, record, distributed.Context())
+    run.restore(state, path)
+    _, test_loader = run.loaders()
+    metrics = evaluate(run.forward_model, test_loader, run.task, run.step, cfg.budget.max_eval_batches)
+    record.update_summary(eval={**{f"test_{k}": v for k, v in metrics.items()}, "checkpoint": str(path),
+                                "epoch": state["epoch"], "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
+    return run.run_analyses(test_loader, state["epoch"])

@@ -54,6 +54,10 @@ class WeightBank(nn.Module, abc.ABC):
     def weight(self, slot: int) -> torch.Tensor:
         """The weight layer `slot` convolves with, computed from the bank's parameters (each subclass says how)."""
 
+    def own_parameter(self, slot: int) -> Optional[nn.Parameter]:
+        """The parameter that IS layer `slot`'s weight, or None when the weight is computed from others."""
+        return None
+
     def regularization(self) -> Optional[torch.Tensor]:
         return None
 
@@ -79,6 +83,9 @@ class PerLayerBank(WeightBank):
         self.attach(layers)
 
     def weight(self, slot: int) -> torch.Tensor:
+        return self.weights[slot]
+
+    def own_parameter(self, slot: int) -> nn.Parameter:
         return self.weights[slot]
 
 

@@ -37,6 +37,9 @@ class TiedBank(WeightBank):
     def weight(self, slot: int) -> torch.Tensor:
         return self.shared
 
+    def own_parameter(self, slot: int) -> nn.Parameter:
+        return self.shared
+
     def summary(self) -> Dict[str, Any]:
         out = super().summary()
         if self.shared_bias:

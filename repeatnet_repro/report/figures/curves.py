@@ -1,25 +1,24 @@
-"""Figures rebuilt from run records (matplotlib, PNG and PDF)."""
+"""Per-epoch curves from metrics.jsonl: learning curves of every item, soft sharing Fig. 5's held-out F1."""
 from __future__ import annotations
 
 from pathlib import Path
 from typing import List
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-import pandas as pd  # noqa: E402
+from .common import budget_label, save
+
+RUN_KEYS = ["run_dir", "paper", "item", "row", "seed", "budget", "epochs"]
 
 
-def _save(fig, stem: Path) -> Path:
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in (".png", ".pdf"):
-        tmp = stem.with_name(f".{stem.name}.tmp{suffix}")
-        fig.savefig(tmp, dpi=150, bbox_inches="tight")
-        tmp.replace(stem.with_suffix(suffix))
-    plt.close(fig)
-    return stem.with_suffix(".png")
+def _with_runs(runs: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    return metrics.merge(runs[RUN_KEYS].rename(columns={"epochs": "run_epochs"}), on="run_dir")
+
+
+def _budget(part: pd.DataFrame) -> str:
+    return budget_label(part.drop_duplicates("run_dir").rename(columns={"run_epochs": "epochs"}))
 
 
 def learning_curves(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) -> List[Path]:
@@ -27,20 +26,18 @@ def learning_curves(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) ->
     written = []
     if metrics.empty or runs.empty:
         return written
-    merged = metrics.merge(runs[["run_dir", "paper", "item", "row", "seed", "budget"]], on="run_dir")
-    for (paper, item), part in merged.groupby(["paper", "item"], dropna=True):
+    for (paper, item), part in _with_runs(runs, metrics).groupby(["paper", "item"], dropna=True):
         metric = "test_f1" if "test_f1" in part and part["test_f1"].notna().any() else "test_acc"
         fig, ax = plt.subplots(figsize=(6, 4))
         for (row, seed), run in part.groupby(["row", "seed"], dropna=False):
             run = run.sort_values("epoch")
             ax.plot(run["epoch"], run[metric], marker="o", ms=3, label=f"{row} (seed {seed})")
-        budgets = ", ".join(sorted(set(part["budget"].dropna().astype(str))))
         ax.set(xlabel="epoch", ylabel=metric.replace("test_", "test "),
-               title=f"{paper}/{item} — budget: {budgets}")
+               title=f"{paper}/{item} — {_budget(part)}")
         ax.grid(alpha=0.3)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=7)
-        written.append(_save(fig, Path(out_dir) / f"{paper}_{item}_curves"))
+        written.append(save(fig, Path(out_dir) / f"{paper}_{item}_curves"))
     return written
 
 
@@ -49,9 +46,8 @@ def heldout_f1_curves(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) 
     all_cols = sorted(c for c in metrics.columns if c.startswith("heldout") and c.endswith("_f1"))
     if not all_cols:
         return []
-    merged = metrics.merge(runs[["run_dir", "paper", "item", "row", "seed", "budget"]], on="run_dir")
     written = []
-    for (paper, item), part in merged.groupby(["paper", "item"], dropna=True):
+    for (paper, item), part in _with_runs(runs, metrics).groupby(["paper", "item"], dropna=True):
         cols = [c for c in all_cols if part[c].notna().any()]
         if not cols:  # an item whose runs have no held-out sets
             continue
@@ -67,7 +63,6 @@ def heldout_f1_curves(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) 
             ax.grid(alpha=0.3)
         axes[0][0].set_ylabel("held-out F1")
         axes[0][-1].legend(fontsize=7, title="difficulty")
-        budgets = ", ".join(sorted(set(part["budget"].dropna().astype(str))))
-        fig.suptitle(f"{paper}/{item}: F1 on held-out sets of every difficulty — budget: {budgets}", y=1.03)
-        written.append(_save(fig, Path(out_dir) / f"{paper}_{item}_heldout_f1"))
+        fig.suptitle(f"{paper}/{item}: F1 on held-out sets of every difficulty — {_budget(part)}", y=1.03)
+        written.append(save(fig, Path(out_dir) / f"{paper}_{item}_heldout_f1"))
     return written

@@ -1,0 +1,176 @@
+"""Analyses of a trained model (config group `analysis`, registry `ANALYSES`).
+
+They run after the last epoch of a training run, or later on its checkpoint with
+`python -m repeatnet_repro.train mode=eval checkpoint=<run>/checkpoints/last.pt analysis=[fold,...]`, and
+write into that run's record: the full result to artifacts/analysis/<name>.(json|npz), a short form to
+summary.json under `analysis.<name>`.
+
+A builder takes the model and the analysis' options, checks that the analysis applies to this model (so a
+wrong choice fails before training, not after it) and returns the analysis as a callable
+`(evaluate, out_dir, epoch) -> short result`, where `evaluate(model)` gives the model's test metrics and
+`out_dir` is None on processes that must not write (data-parallel ranks other than 0).
+"""
+from __future__ import annotations
+
+import copy
+import io
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+from ..engine.atomic import atomic_write, write_json
+from ..registry import ConfigError, Registry
+from ..sharing.base import shared_convs
+from ..sharing.folding import fold as fold_model
+from ..sharing.soft import template_banks
+
+ANALYSES = Registry("analysis")
+
+Evaluate = Callable[[nn.Module], Dict[str, float]]
+Analysis = Callable[[Evaluate, Optional[Path], int], Dict[str, Any]]
+
+
+def _save_json(out_dir: Optional[Path], name: str, obj: Any) -> None:
+    if out_dir is not None:
+        write_json(out_dir / name, obj)
+
+
+def _error(metrics: Dict[str, float]) -> float:
+    return 100.0 - metrics["acc"]
+
+
+def _fractions(values: Sequence[float], key: str) -> List[float]:
+    values = [float(v) for v in values]
+    if not values or any(not 0.0 <= v <= 1.0 for v in values):
+        raise ConfigError(f"analysis.{key}={values}: give a non-empty list of values in [0, 1]")
+    return values
+
+
+@ANALYSES.register("fold")
+def fold(model: nn.Module, thresholds: List[float] = [0.99, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5]) -> Analysis:
+    """Soft sharing Sec. 4.3 / Fig. 4, 6: tie layers whose LSM similarity reaches each threshold, then test.
+
+    Each threshold folds a fresh copy of the trained model; the change in test error is in points.
+    """
+    if not template_banks(model):
+        raise ConfigError("analysis=fold needs a soft-shared model (sharing=soft); this model has no "
+                          "template banks")
+    for t in _fractions(thresholds, "fold.thresholds"):
+        if t == 0.0:
+            raise ConfigError("analysis.fold.thresholds: 0 would tie every layer; give values in (0, 1]")
+
+    def run(evaluate: Evaluate, out_dir: Optional[Path], epoch: int) -> Dict[str, Any]:
+        base = evaluate(model)
+        baseline = {"test_acc": base["acc"], "test_error": _error(base)}
+        lsm = {g: {"layers": list(b.layer_names), "lsm": b.similarity().detach().cpu().tolist()}
+               for g, b in template_banks(model).items()}
+        points = []
+        for threshold in thresholds:
+            folded = copy.deepcopy(model)
+            groups = fold_model(folded, threshold)["groups"]
+            metrics = evaluate(folded)
+            points.append({
+                "threshold": threshold, "layers": sum(len(r["layers"]) for r in groups.values()),
+                "distinct_layers": sum(r["distinct_layers"] for r in groups.values()), "test_acc": metrics["acc"],
+                "test_error": _error(metrics), "delta_error": _error(metrics) - baseline["test_error"],
+                "groups": {g: {k: r[k] for k in ("layers", "tied_to", "distinct_layers")} for g, r in groups.items()},
+            })
+        _save_json(out_dir, "fold.json", {"epoch": epoch, "baseline": baseline, "points": points, "lsm": lsm})
+        return {"baseline": baseline, "points": [{k: v for k, v in p.items() if k != "groups"} for p in points]}
+
+    return run
+
+
+def _pointwise_1x1_weights(model: nn.Module) -> Dict[int, tuple]:
+    """The real parameters behind every 1x1 conv, once each: id -> (the names of its layers, parameter)."""
+    found: Dict[int, tuple] = {}
+    for layer in shared_convs(model):
+        if layer.kernel_size != 1:
+            continue
+        param = layer.bank.own_parameter(layer.slot)
+        if param is None:
+            raise ConfigError(f"analysis=prune_blending: 1x1 layer {layer.layer_name} has a weight computed "
+                              f"by sharing={model.sharing.scheme}, not a parameter of its own to prune; use "
+                              "sharing=none or hard")
+        found.setdefault(id(param), ([], param))[0].append(layer.layer_name)
+    return found
+
+
+@ANALYSES.register("prune_blending")
+def prune_blending(model: nn.Module, fractions: List[float] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+                   ) -> Analysis:
+    """ShardNet Sec. 5.2 / Fig. 5: zero the given fraction of smallest-magnitude 1x1 ("linear") weights,
+    ranked over all of them together (Han et al.'s magnitude pruning), and test without retraining."""
+    fractions = _fractions(fractions, "prune_blending.fractions")
+    weights = _pointwise_1x1_weights(model)
+    if not weights:
+        raise ConfigError("analysis=prune_blending: the model has no 1x1 convolutions (ShardNet's blending "
+                          "layers); use an SL model (e.g. model=vggnet model.blend=true)")
+
+    @torch.no_grad()
+    def run(evaluate: Evaluate, out_dir: Optional[Path], epoch: int) -> Dict[str, Any]:
+        params = [param for _, param in weights.values()]
+        original = [p.detach().clone() for p in params]
+        flat = torch.cat([p.flatten() for p in original])
+        points = []
+        try:
+            for fraction in fractions:
+                mask = prune.L1Unstructured(amount=fraction).compute_mask(flat, torch.ones_like(flat))
+                offset = 0
+                for p, w in zip(params, original):
+                    p.copy_(w * mask[offset:offset + w.numel()].view_as(w))
+                    offset += w.numel()
+                metrics = evaluate(model)
+                points.append({"fraction": fraction, "pruned": int((mask == 0).sum()),
+                               **{f"test_{k}": metrics[k] for k in ("acc", "top5") if k in metrics}})
+        finally:
+            for p, w in zip(params, original):
+                p.copy_(w)
+        short = {"epoch": epoch, "weights": flat.numel(), "points": points}
+        _save_json(out_dir, "prune_blending.json",
+                   {**short, "layers": [name for names, _ in weights.values() for name in names]})
+        return short
+
+    return run
+
+
+@ANALYSES.register("blending_weights")
+def blending_weights(model: nn.Module) -> Analysis:
+    """ShardNet Fig. 4, 7, 8: the (out, in) matrix of every unshared 1x1 conv (the blending layers), as npz."""
+    layers = [layer for layer in shared_convs(model) if layer.kernel_size == 1 and layer.group is None]
+    if not layers:
+        raise ConfigError("analysis=blending_weights: the model has no unshared 1x1 convolutions (ShardNet's "
+                          "blending layers); use an SL model (e.g. model=vggnet model.blend=true)")
+
+    @torch.no_grad()
+    def run(evaluate: Evaluate, out_dir: Optional[Path], epoch: int) -> Dict[str, Any]:
+        arrays = {layer.layer_name: layer.weight[:, :, 0, 0].float().cpu().numpy() for layer in layers}
+        if out_dir is not None:
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, **arrays)
+            atomic_write(out_dir / "blending_weights.npz", lambda f: f.write(buffer.getvalue()), mode="wb")
+        return {"epoch": epoch, "file": "artifacts/analysis/blending_weights.npz", "layers": list(arrays)}
+
+    return run
+
+
+@ANALYSES.register("lsm")
+def lsm(model: nn.Module) -> Analysis:
+    """Soft sharing Fig. 4, 7: every group's layer similarity matrix (and coefficients) of the trained model."""
+    if not template_banks(model):
+        raise ConfigError("analysis=lsm needs a soft-shared model (sharing=soft); this model has no template banks")
+
+    def run(evaluate: Evaluate, out_dir: Optional[Path], epoch: int) -> Dict[str, Any]:
+        _save_json(out_dir, "lsm.json", {"epoch": epoch, "banks": model.sharing.snapshot()})
+        return {"epoch": epoch, "file": "artifacts/analysis/lsm.json", "groups": list(template_banks(model))}
+
+    return run
+
+
+def build_analyses(cfg: Any, model: nn.Module) -> Dict[str, Analysis]:
+    """The analyses selected under `analysis` (each node carries its `name`), checked against `model`."""
+    return {key: ANALYSES.build(node, model, skip=1) for key, node in (cfg or {}).items()}

@@ -1,0 +1,49 @@
+"""What every figure shares: atomic PNG+PDF output, the budget label of a title, the runs of one item."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def save(fig, stem: Path) -> Path:
+    """Write `stem`.png and `stem`.pdf (each through a temp file and a rename); returns the PNG path."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in (".png", ".pdf"):
+        tmp = stem.with_name(f".{stem.name}.tmp{suffix}")
+        fig.savefig(tmp, dpi=150, bbox_inches="tight")
+        tmp.replace(stem.with_suffix(suffix))
+    plt.close(fig)
+    return stem.with_suffix(".png")
+
+
+def budget_label(runs: pd.DataFrame) -> str:
+    """The budgets the runs ran at, with their epochs ('short 20ep'), so no figure hides a short run."""
+    epochs = runs["epochs"] if "epochs" in runs else pd.Series(index=runs.index, dtype=float)
+    labels = {f"{b} {int(e)}ep" if pd.notna(e) else str(b)
+              for b, e in zip(runs["budget"], epochs) if pd.notna(b)}
+    return "budget: " + (", ".join(sorted(labels)) or "unknown")
+
+
+def completed(runs: pd.DataFrame, paper: str, item: str) -> pd.DataFrame:
+    """The finished runs of one item (a failed or running run has no final result to draw)."""
+    if runs.empty:
+        return runs
+    return runs[(runs.paper == paper) & (runs.item == item) & (runs.status == "completed")]
+
+
+def read_json(path: Path) -> Optional[Any]:
+    """A run artifact, or None when the run has not written it."""
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def run_label(run: dict) -> str:
+    """How a panel names its run: the paper's row label and the seed."""
+    seed = run.get("seed")
+    return f"{run.get('row')} (seed {int(seed)})" if pd.notna(seed) else str(run.get("row"))

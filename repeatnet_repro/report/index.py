@@ -1,0 +1,138 @@
+"""results/README.md: every experiment of EXPERIMENTS.md section 4 with its files, its status and where
+our numbers stand against the papers' (the largest deviations first)."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+import pandas as pd
+
+from ..engine.atomic import write_text
+from .tables import budget_label, budgets_of, build_table, fmt
+
+PAPERS = ("repeatnet", "shardnet", "softshare")
+#: units of the cells ranked as deviations: accuracy-like numbers in points (counts are checked by the tests)
+RANKED_UNITS = ("%", "pp")
+
+
+def experiments(conf_dir: Path) -> List[Tuple[str, str, str]]:
+    """(paper, item, description) of every preset conf/experiment/<paper>/<item>.yaml; the description
+    is the first sentence of the preset's header comment."""
+    found = []
+    for paper in PAPERS:
+        for path in sorted(Path(conf_dir, "experiment", paper).glob("*.yaml")):
+            found.append((paper, path.stem, _first_sentence(path.read_text())))
+    return found
+
+
+def _first_sentence(yaml_text: str) -> str:
+    """The header comment up to its first full stop at a line end (Markdown-safe)."""
+    words = []
+    for line in yaml_text.splitlines():
+        if not line.startswith("#") or "@package" in line:
+            continue
+        words.append(line[1:].strip())
+        if words[-1].endswith("."):
+            break
+    return " ".join(words).replace("|", "\\|")
+
+
+def status(paper: str, item: str, long: pd.DataFrame, runs: pd.DataFrame) -> str:
+    """'not run', 'partial: k of m rows at ...' or 'reproduced at budget X (n runs)': a row counts as run when
+    any of its cells has a number of ours (derived cells included); quoted competitors' rows never count."""
+    mine = runs[(runs.paper == paper) & (runs.item == item)]
+    done = mine[mine.status == "completed"]
+    others = mine.status[mine.status != "completed"].value_counts()
+    unfinished = "".join(f", {n} {s}" for s, n in others.items())
+    if done.empty:
+        return f"not run{f' ({unfinished[2:]})' if unfinished else ''}"
+    own = long[~long.quoted.astype(bool)]
+    rows = set(own.row)
+    ran = set(own.row[own.n > 0])
+    at = f"budget {budgets_of(done)} ({len(done)} runs{unfinished})"
+    return f"reproduced at {at}" if ran >= rows else f"partial: {len(ran)} of {len(rows)} rows at {at}"
+
+
+def _links(paper: str, item: str, out_dir: Path, index: Path) -> str:
+    stem = f"{paper}_{item}"
+    files = [p for sub in ("tables", "figures") for p in sorted((out_dir / sub).glob(f"{stem}*"))
+             if p.name[len(stem)] in "._" and p.suffix in (".md", ".png")]
+    return ", ".join(f"[{p.name}]({Path(os.path.relpath(p, index.parent)).as_posix()})" for p in files) or "—"
+
+
+def deviations(tables: List[pd.DataFrame], top: int = 10) -> pd.DataFrame:
+    """The `top` cells (in points: accuracies, errors, gains) furthest from the paper's value."""
+    long = pd.concat([t for t in tables if len(t)], ignore_index=True) if any(len(t) for t in tables) else None
+    if long is None:
+        return pd.DataFrame()
+    cells = long[long.unit.isin(RANKED_UNITS) & long["diff"].notna()]
+    return cells.assign(size=cells["diff"].abs()).sort_values("size", ascending=False).head(top)
+
+
+def _deviation_table(worst: pd.DataFrame) -> str:
+    if worst.empty:
+        return "(no cell with both numbers yet)"
+    return pd.DataFrame([{
+        "experiment": f"{c['paper']}/{c['item']}", "row": c["row"], "column": c["column"],
+        "paper": fmt(c["paper_value"]),
+        "ours": fmt(c["mean"]) + (f" ± {fmt(c['std'])}" if c["n"] > 1 and pd.notna(c["std"]) else ""),
+        "diff": f"{c['diff']:+.2f}", "n": c["n"], "budget": c["budget"],
+    } for c in worst.to_dict("records")]).to_markdown(index=False, disable_numparse=True)
+
+
+def _sources(runs: pd.DataFrame, source: str) -> str:
+    def counts(col: str) -> str:
+        values = runs[col].dropna().astype(str) if col in runs else pd.Series(dtype=str)
+        return ", ".join(f"{v} ({n})" for v, n in values.value_counts().items()) or "—"
+
+    budgets = pd.Series([budget_label(b, e) for b, e in zip(runs.budget, runs.epochs) if pd.notna(b)],
+                        dtype=str).value_counts()
+    return "\n".join([
+        f"- source: {source}",
+        f"- run records: {len(runs)} (status: {counts('status')})",
+        f"- budgets (runs): {', '.join(f'{b} ({n})' for b, n in budgets.items()) or '—'}",
+        f"- devices (runs): {counts('device')}",
+        f"- code versions: {counts('git_commit')}",
+    ])
+
+
+def write_index(path: Path, reported: pd.DataFrame, runs: pd.DataFrame, conf_dir: Path, source: str) -> Path:
+    """Write the index of every experiment (atomically) to `path`, linking the files beside it."""
+    path = Path(path)
+    lines: List[Dict[str, str]] = []
+    tables = []
+    found = experiments(conf_dir)
+    for paper, item, description in found:
+        long = build_table(paper, item, reported, runs)
+        tables.append(long)
+        lines.append({"experiment": f"{paper}/{item}", "what": description,
+                      "status": status(paper, item, long, runs), "files": _links(paper, item, path.parent, path)})
+    listed = {(paper, item) for paper, item, _ in found}
+    other = runs[[(p, i) not in listed for p, i in zip(runs.paper, runs.item)]]
+    others = ", ".join(f"{p}/{i} ({n})" for (p, i), n in other.groupby(["paper", "item"]).size().items()) or "none"
+    worst = deviations(tables)
+    text = "\n".join([
+        "# Results: every table and figure of the three papers",
+        "",
+        "Written by `python -m repeatnet_repro.report report` (also `all`, `make report`) from the run records;"
+        " do not edit. Tables: paper value beside our mean ± std (n runs, budget); derived cells (gain %,"
+        " folding) are computed from our own means.",
+        "",
+        "## Where the numbers come from",
+        "",
+        _sources(runs, source),
+        "",
+        f"## Experiments ({len(lines)})",
+        "",
+        pd.DataFrame(lines).to_markdown(index=False),
+        "",
+        f"Run records of other experiments (runs): {others}.",
+        "",
+        f"## Largest deviations from the papers (top {len(worst)}, accuracies/errors/gains in points)",
+        "",
+        _deviation_table(worst),
+        "",
+    ])
+    write_text(path, text)
+    return path

@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .common import budget_label, completed, run_label, save
+from .common import budget_title, completed, run_label, save
 
 ITEMS = ("fig4", "fig7", "fig8")
 BLUE, RED = (0.0, 0.2, 1.0, 1.0), (1.0, 0.0, 0.0, 1.0)
@@ -66,7 +66,7 @@ def blending_figure(item: str, runs: pd.DataFrame, k: int = 32):
             ax.tick_params(labelsize=5)
         ax_row[0].set_ylabel(f"{label}\noutput channel", fontsize=7)
     fig.suptitle(f"shardnet/{item}: blending-layer weights (PuOr, centred at 0); per output channel the "
-                 f"min({k}, in/2) smallest |w| blue, largest red — {budget_label(mine)}", fontsize=9, y=0.95)
+                 f"min({k}, in/2) smallest |w| blue, largest red — {budget_title(mine)}", fontsize=9, y=0.95)
     return fig
 
 

@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from ..tables import budgets_of  # noqa: E402
 
 
 def save(fig, stem: Path) -> Path:
@@ -23,12 +24,9 @@ def save(fig, stem: Path) -> Path:
     return stem.with_suffix(".png")
 
 
-def budget_label(runs: pd.DataFrame) -> str:
+def budget_title(runs: pd.DataFrame) -> str:
     """The budgets the runs ran at, with their epochs ('short 20ep'), so no figure hides a short run."""
-    epochs = runs["epochs"] if "epochs" in runs else pd.Series(index=runs.index, dtype=float)
-    labels = {f"{b} {int(e)}ep" if pd.notna(e) else str(b)
-              for b, e in zip(runs["budget"], epochs) if pd.notna(b)}
-    return "budget: " + (", ".join(sorted(labels)) or "unknown")
+    return "budget: " + (budgets_of(runs) or "unknown").replace(",", ", ")
 
 
 def completed(runs: pd.DataFrame, paper: str, item: str) -> pd.DataFrame:

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from .common import budget_label, save
+from .common import budget_title, save
 
 RUN_KEYS = ["run_dir", "paper", "item", "row", "seed", "budget", "epochs"]
 
@@ -18,7 +18,7 @@ def _with_runs(runs: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
 
 
 def _budget(part: pd.DataFrame) -> str:
-    return budget_label(part.drop_duplicates("run_dir").rename(columns={"run_epochs": "epochs"}))
+    return budget_title(part.drop_duplicates("run_dir").rename(columns={"run_epochs": "epochs"}))
 
 
 def learning_curves(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) -> List[Path]:

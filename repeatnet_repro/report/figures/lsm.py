@@ -17,7 +17,7 @@ import pandas as pd
 from matplotlib.patches import Rectangle
 
 from ..collect import fold_point
-from .common import budget_label, completed, read_json, save
+from .common import budget_title, completed, read_json, save
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def lsm_figure(decl: LsmFigure, runs: pd.DataFrame, reported: pd.DataFrame):
                 f"{label}: folded at S ≥ {point['threshold']:g}: {point['layers']} -> {point['distinct_layers']} "
                 f"shared layers, Δerror = {point['delta_error']:+.2f} pp (paper: {_paper_fold_text(decl, reported)})")
     fig.colorbar(image, ax=axes.ravel().tolist(), shrink=0.8 / len(rows) ** 0.5, label="layer similarity $S_{ij}$")
-    head = f"softshare/{decl.item}: {decl.what} — {budget_label(mine)}"
+    head = f"softshare/{decl.item}: {decl.what} — {budget_title(mine)}"
     fig.suptitle("\n".join([head] + fold_lines), y=0.93, va="bottom", fontsize=9)
     return fig
 

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import PercentFormatter
 
-from .common import budget_label, completed, read_json, run_label, save
+from .common import budget_title, completed, read_json, run_label, save
 
 
 def prune_points(run_dir: Path) -> Optional[List[Dict]]:
@@ -62,7 +62,7 @@ def pruning_figure(runs: pd.DataFrame, reported: pd.DataFrame):
            ylabel="test accuracy (%)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title(f"shardnet/fig5: accuracy vs pruning of the blending layers — {budget_label(mine)}", fontsize=9)
+    ax.set_title(f"shardnet/fig5: accuracy vs pruning of the blending layers — {budget_title(mine)}", fontsize=9)
     return fig, plotted
 
 

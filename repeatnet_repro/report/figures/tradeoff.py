@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..tables import QUANTITIES
-from .common import budget_label, completed, save
+from .common import budget_title, completed, save
 
 Measure = Callable[[pd.DataFrame], pd.Series]
 DATASET_NAMES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "tinyimagenet": "Tiny ImageNet"}
@@ -192,7 +192,7 @@ def tradeoff_figure(decl: TradeOff, runs: pd.DataFrame, reported: pd.DataFrame):
         ax.set(title=DATASET_NAMES.get(dataset, dataset), xlabel=decl.x_label, ylabel=y_label)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=6)
-    budget = budget_label(completed(runs, decl.paper, decl.item))
+    budget = budget_title(completed(runs, decl.paper, decl.item))
     fig.suptitle(f"{decl.paper}/{decl.item}: {decl.what} — ours: mean ± std over seeds — {budget}", y=1.02)
     return fig, points
 

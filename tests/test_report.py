@@ -338,3 +338,12 @@ def test_wandb_source_errors_are_one_line(monkeypatch, capsys):
     message = str(exc.value.code)
     assert "\n" not in message and "cannot read runs of e/p (UsageError: api_key not configured" in message
     assert "wandb login" in message
+
+
+def test_a_cell_takes_only_the_runs_at_the_largest_budget_of_its_row(tmp_path, reported):
+    root = tmp_path / "runs"
+    t1 = dict(paper="softshare", item="table1", row="WRN 28-10", dataset="cifar10")
+    record(root, "full", accs=[90.0, 95.0], **t1)
+    record(root, "smoke", accs=[10.0], seed=1, **t1)
+    line = cell(build_table("softshare", "table1", reported, load_runs(root)), "WRN 28-10", "error@cifar10")
+    assert line["n"] == 1 and line["mean"] == pytest.approx(5.0)

@@ -115,12 +115,20 @@ def _split(column: str) -> Tuple[str, Optional[str]]:
     return quantity, dataset or None
 
 
+def _largest_budget(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs that trained longest: a cell never averages a smoke run with a full one."""
+    epochs = pd.to_numeric(runs.epochs, errors="coerce")
+    return runs[epochs == epochs.max()] if epochs.notna().any() else runs
+
+
 def _measured(runs: pd.DataFrame, row: str, column: str) -> Dict:
-    """Mean, std and n of one (row, column) cell over the runs of that row (and of the column's data set)."""
+    """Mean, std and n of one (row, column) cell over the runs of that row (and of the column's data set)
+    at the largest budget they ran at."""
     quantity, dataset = _split(column)
     here = runs[runs.row == row]
     if dataset:
         here = here[here.dataset == dataset]
+    here = _largest_budget(here)
     values = pd.Series([QUANTITIES[quantity](r) for r in here.to_dict("records")], dtype=float).dropna()
     return {"mean": values.mean() if len(values) else None,
             "std": values.std(ddof=1) if len(values) > 1 else (0.0 if len(values) else None),

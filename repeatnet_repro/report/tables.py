@@ -115,10 +115,14 @@ def _split(column: str) -> Tuple[str, Optional[str]]:
     return quantity, dataset or None
 
 
-def _largest_budget(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs that trained longest: a cell never averages a smoke run with a full one."""
-    epochs = pd.to_numeric(runs.epochs, errors="coerce")
-    return runs[epochs == epochs.max()] if epochs.notna().any() else runs
+def largest_budget(runs: pd.DataFrame, epochs: str = "epochs") -> pd.DataFrame:
+    """Per row (and data set), the runs that trained longest: a cell or a curve never averages a smoke
+    run with a full one."""
+    if runs.empty:
+        return runs
+    trained = pd.to_numeric(runs[epochs], errors="coerce").fillna(-1)
+    longest = trained.groupby([runs["row"].fillna(""), runs["dataset"].fillna("")]).transform("max")
+    return runs[trained == longest]
 
 
 def _measured(runs: pd.DataFrame, row: str, column: str) -> Dict:
@@ -128,7 +132,7 @@ def _measured(runs: pd.DataFrame, row: str, column: str) -> Dict:
     here = runs[runs.row == row]
     if dataset:
         here = here[here.dataset == dataset]
-    here = _largest_budget(here)
+    here = largest_budget(here)
     values = pd.Series([QUANTITIES[quantity](r) for r in here.to_dict("records")], dtype=float).dropna()
     return {"mean": values.mean() if len(values) else None,
             "std": values.std(ddof=1) if len(values) > 1 else (0.0 if len(values) else None),

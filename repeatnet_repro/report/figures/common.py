@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
-from ..tables import budgets_of  # noqa: E402
+from ..tables import budgets_of, largest_budget  # noqa: E402
 
 
 def save(fig, stem: Path) -> Path:
@@ -30,10 +30,11 @@ def budget_title(runs: pd.DataFrame) -> str:
 
 
 def completed(runs: pd.DataFrame, paper: str, item: str) -> pd.DataFrame:
-    """The finished runs of one item (a failed or running run has no final result to draw)."""
+    """The finished runs of one item, per row at its largest budget (a failed or running run has no final
+    result to draw)."""
     if runs.empty:
         return runs
-    return runs[(runs.paper == paper) & (runs.item == item) & (runs.status == "completed")]
+    return largest_budget(runs[(runs.paper == paper) & (runs.item == item) & (runs.status == "completed")])
 
 
 def read_json(path: Path) -> Optional[Any]:

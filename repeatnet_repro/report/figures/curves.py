@@ -8,9 +8,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
+from ..tables import largest_budget
 from .common import budget_title, save
 
-RUN_KEYS = ["run_dir", "paper", "item", "row", "seed", "budget", "epochs"]
+RUN_KEYS = ["run_dir", "paper", "item", "row", "dataset", "seed", "budget", "epochs"]
 
 
 def _with_runs(runs: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
@@ -51,6 +52,7 @@ def heldout_f1_curves(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) 
         cols = [c for c in all_cols if part[c].notna().any()]
         if not cols:  # an item whose runs have no held-out sets
             continue
+        part = largest_budget(part, epochs="run_epochs")  # a row's curve averages one budget's runs
         rows = list(dict.fromkeys(part["row"]))
         fig, axes = plt.subplots(1, len(rows), figsize=(4 * len(rows), 3.5), sharey=True, squeeze=False)
         for ax, row in zip(axes[0], rows):

@@ -16,10 +16,6 @@ import pandas as pd
 
 from .collect import flatten, metrics_frame, runs_frame
 
-#: how many history rows to ask for per run (W&B samples above it; runs have <= a few hundred epochs)
-HISTORY_SAMPLES = 100_000
-
-
 class WandbSourceError(RuntimeError):
     """W&B could not be read (not logged in, no such project, no network): one line for the user."""
 
@@ -32,7 +28,7 @@ def _plain(value: Any) -> Any:
 def _history(run: Any) -> List[Dict[str, Any]]:
     """The run's metrics.jsonl rows: W&B's own `_` keys and the keys a row did not log dropped."""
     rows = []
-    for line in run.history(samples=HISTORY_SAMPLES, pandas=False):
+    for line in run.scan_history():  # every row (run.history samples)
         row = {k: v for k, v in line.items() if not k.startswith("_") and v is not None and not pd.isna(v)}
         if "epoch" in row:
             row["epoch"] = int(row["epoch"])

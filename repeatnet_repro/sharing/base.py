@@ -93,7 +93,7 @@ class SharedWeights(nn.Module):
     """All weight banks of one model, plus the scheme-level hooks the trainer calls.
 
     `snapshot_epochs` / `snapshot_last`: after which epochs the banks' snapshots (soft sharing's
-    LSMs) are written to `artifacts/<snapshot_dir>/epoch_XXX.json`, one key per bank.
+    LSMs) are written to `artifacts/<snapshot_dir>/epoch_<3-digit epoch>.json`, one key per bank.
     """
 
     def __init__(self, scheme: str, banks: Dict[str, WeightBank], snapshot_dir: str = "",

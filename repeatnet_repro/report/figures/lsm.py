@@ -41,7 +41,7 @@ LSM_FIGURES: Tuple[LsmFigure, ...] = (
 
 
 def lsm_snapshots(run_dir: Path) -> List[Dict]:
-    """The {"epoch", "banks"} LSMs saved during training (artifacts/lsm/epoch_XXX.json), by epoch."""
+    """The {"epoch", "banks"} LSMs saved during training (artifacts/lsm/epoch_<3-digit epoch>.json), by epoch."""
     found = [read_json(p) for p in (Path(run_dir) / "artifacts" / "lsm").glob("epoch_*.json")]
     return sorted(found, key=lambda s: s["epoch"])
 

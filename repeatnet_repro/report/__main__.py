@@ -9,7 +9,7 @@ from pathlib import Path
 from .collect import load_metrics, load_runs
 from .figures import render_figures
 from .index import write_index
-from .tables import load_reported, render_tables
+from .tables import Tables, load_reported, render_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,14 +45,15 @@ def main() -> None:
         source = f"run records under {where.relative_to(ROOT) if where.is_relative_to(ROOT) else where}"
     print(f"{len(runs)} runs from {source}")
     reported = load_reported(args.paper)
+    cache: Tables = {}  # each table is built once, for its files and for the index
     if args.what in ("tables", "all"):
-        for path in render_tables(reported, runs, args.out / "tables"):
+        for path in render_tables(reported, runs, args.out / "tables", cache):
             print(f"table: {path}")
     if args.what in ("figures", "all"):
         for path in render_figures(runs, metrics, reported, args.out / "figures"):
             print(f"figure: {path}")
     if args.what in ("report", "all"):
-        print(f"index: {write_index(args.out / 'README.md', reported, runs, args.conf, source)}")
+        print(f"index: {write_index(args.out / 'README.md', reported, runs, args.conf, source, cache)}")
 
 
 if __name__ == "__main__":

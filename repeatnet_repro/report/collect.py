@@ -39,9 +39,8 @@ def flatten(summary: dict, run_dir: Union[str, Path]) -> dict:
         if k in (summary.get("reference") or {}):
             row[f"reference_{k}"] = summary["reference"][k]
     point = fold_point(((summary.get("analysis") or {}).get("fold") or {}).get("points", []))
-    for field in ("threshold", "delta_error", "layers", "distinct_layers"):
-        if point:
-            row[f"fold_{field}"] = point[field]
+    if point:
+        row.update({f"fold_{field}": point[field] for field in ("threshold", "delta_error", "layers", "distinct_layers")})
     row["run_dir"] = str(run_dir)
     return row
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import pandas as pd
 
 from ..engine.atomic import write_text
-from .tables import budget_label, budgets_of, build_table, fmt
+from .tables import Tables, budget_label, budgets_of, cached_table, fmt
 
 PAPERS = ("repeatnet", "shardnet", "softshare")
 #: units of the cells ranked as deviations: accuracy-like numbers in points (counts are checked by the tests)
@@ -97,14 +97,16 @@ def _sources(runs: pd.DataFrame, source: str) -> str:
     ])
 
 
-def write_index(path: Path, reported: pd.DataFrame, runs: pd.DataFrame, conf_dir: Path, source: str) -> Path:
+def write_index(path: Path, reported: pd.DataFrame, runs: pd.DataFrame, conf_dir: Path, source: str,
+                cache: Optional[Tables] = None) -> Path:
     """Write the index of every experiment (atomically) to `path`, linking the files beside it."""
     path = Path(path)
+    cache = {} if cache is None else cache
     lines: List[Dict[str, str]] = []
     tables = []
     found = experiments(conf_dir)
     for paper, item, description in found:
-        long = build_table(paper, item, reported, runs)
+        long = cached_table(paper, item, reported, runs, cache)
         tables.append(long)
         lines.append({"experiment": f"{paper}/{item}", "what": description,
                       "status": status(paper, item, long, runs), "files": _links(paper, item, path.parent, path)})

@@ -247,11 +247,23 @@ def items(reported: pd.DataFrame, runs: pd.DataFrame) -> List[Tuple[str, str]]:
     return sorted(pairs)
 
 
-def render_tables(reported: pd.DataFrame, runs: pd.DataFrame, out_dir: Path) -> List[Path]:
+Tables = Dict[Tuple[str, str], pd.DataFrame]
+
+
+def cached_table(paper: str, item: str, reported: pd.DataFrame, runs: pd.DataFrame, cache: Tables) -> pd.DataFrame:
+    """build_table, once per item for one report (the tables and the index read the same tables)."""
+    if (paper, item) not in cache:
+        cache[paper, item] = build_table(paper, item, reported, runs)
+    return cache[paper, item]
+
+
+def render_tables(reported: pd.DataFrame, runs: pd.DataFrame, out_dir: Path, cache: Optional[Tables] = None
+                  ) -> List[Path]:
     """Write <paper>_<item>.{md,csv,tex} for every item; returns the Markdown paths."""
     written = []
+    cache = {} if cache is None else cache
     for paper, item in items(reported, runs):
-        long = build_table(paper, item, reported, runs)
+        long = cached_table(paper, item, reported, runs, cache)
         stem = Path(out_dir) / f"{paper}_{item}"
         write_text(stem.with_suffix(".md"), to_markdown(long, f"{paper}/{item}"))
         write_text(stem.with_suffix(".csv"), long.to_csv(index=False))

@@ -10,16 +10,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
+from ...engine.atomic import atomic_write  # noqa: E402
 from ..tables import budgets_of, largest_budget  # noqa: E402
 
 
 def save(fig, stem: Path) -> Path:
-    """Write `stem`.png and `stem`.pdf (each through a temp file and a rename); returns the PNG path."""
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in (".png", ".pdf"):
-        tmp = stem.with_name(f".{stem.name}.tmp{suffix}")
-        fig.savefig(tmp, dpi=150, bbox_inches="tight")
-        tmp.replace(stem.with_suffix(suffix))
+    """Write `stem`.png and `stem`.pdf (atomically, like the run records); returns the PNG path."""
+    for fmt in ("png", "pdf"):
+        atomic_write(stem.with_suffix(f".{fmt}"), lambda f: fig.savefig(f, format=fmt, dpi=150, bbox_inches="tight"),
+                     mode="wb")
     plt.close(fig)
     return stem.with_suffix(".png")
 

@@ -9,9 +9,8 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
-
 from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ..analysis.counting import count_model
 from ..analysis.post_training import build_analyses

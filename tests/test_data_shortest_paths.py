@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import read_metrics, run_entrypoint
 from repeatnet_repro.data import DATASETS, DatasetMissingError
 from repeatnet_repro.data.shortest_paths import GRID, WINDOWS
 
@@ -102,6 +103,17 @@ def test_loaders_yield_float_inputs_and_heldout_sets_of_every_phase(source):
         for x, _ in loader:
             q = [torch.nonzero(m) for m in x[:, 0]]
             assert all((a[0] - a[1]).abs().max() <= half for a in q)
+
+
+@pytest.mark.slow
+def test_a_curriculum_run_records_the_phase_each_epoch_trained_on(tmp_path):
+    """Ten epochs split evenly over phases 1..5: two epochs each, recorded as train_phase (Fig. 5's x axis)."""
+    proc = run_entrypoint("experiment=softshare/fig5", "budget=smoke", "budget.max_epochs=10", "trainer.epochs=10",
+                          "logger=none", "trainer.progress=false", "trainer.device=cpu", "trainer.batch_size=4",
+                          "dataset.train_size=8", "dataset.heldout_size=4", f"dataset.root={tmp_path / 'grids'}",
+                          f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [m["train_phase"] for m in read_metrics(tmp_path / "run")] == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
 
 
 def test_corrupt_file_names_path_and_fix(tmp_path):

@@ -1,4 +1,5 @@
-"""torchrun + DDP on CPU (gloo): 2 processes follow the single-process run; only rank 0 writes the record."""
+"""torchrun + DDP on CPU (gloo): 2 processes follow the single-process run; only rank 0 writes the record;
+post-training analyses run on every rank and evaluate the whole test set."""
 from __future__ import annotations
 
 import os
@@ -12,7 +13,7 @@ import pytest
 from conftest import FAST, REPO, read_metrics, read_summary, run_entrypoint
 
 pytestmark = pytest.mark.slow
-SETUP = [*FAST, "trainer.epochs=2", "model.widths=[16,32]"]
+SETUP = [*FAST, "trainer.epochs=2", "model.widths=[16,32]", "sharing=soft", "analysis=[fold,lsm]"]
 
 
 def test_two_gloo_processes_match_one_process_within_tolerance(tmp_path):
@@ -34,3 +35,7 @@ def test_two_gloo_processes_match_one_process_within_tolerance(tmp_path):
     summary = read_summary(ddp_dir)
     assert summary["status"] == "completed"
     assert summary["params"] == read_summary(single_dir)["params"]
+    assert set(summary["analysis"]) == {"fold", "lsm"} and not summary["analysis_errors"]
+    # the unfolded baseline is the model the last epoch tested: the ranks' halves of the test set summed
+    assert summary["analysis"]["fold"]["baseline"]["test_acc"] == pytest.approx(summary["final"]["test_acc"])
+    assert sorted(p.name for p in (ddp_dir / "artifacts" / "analysis").iterdir()) == ["fold.json", "lsm.json"]

@@ -96,7 +96,8 @@ def test_heldout_f1_figure_has_one_panel_per_model_and_a_line_per_difficulty(tmp
         (run / "summary.json").write_text(json.dumps({
             "status": "completed", "tags": {"paper": "softshare", "item": "fig5", "row": row}, "seed": 0,
             "budget": {"name": "short", "epochs": 5}, "final": {"test_f1": 0.5}}))
-        lines = [{"epoch": e, **{f"heldout{p}_f1": e / (5 * p) for p in range(1, 6)}} for e in range(1, 6)]
+        lines = [{"epoch": e, "train_phase": e, **{f"heldout{p}_f1": e / (5 * p) for p in range(1, 6)}}
+                 for e in range(1, 6)]
         (run / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in lines))
     write_run(root, "classifier", row="WRN 28-10", dataset="cifar10", acc=95.0, seed=0)  # no held-out sets
     paths = heldout_f1_curves(load_runs(root), load_metrics(root), tmp_path / "figures")
@@ -104,6 +105,19 @@ def test_heldout_f1_figure_has_one_panel_per_model_and_a_line_per_difficulty(tmp
     assert paths[0].read_bytes()[:4] == b"\x89PNG"
     assert heldout_f1_curves(load_runs(root), load_metrics(root).drop(
         columns=[f"heldout{p}_f1" for p in range(1, 6)]), tmp_path / "none") == []
+
+
+def test_curriculum_phases_are_marked_where_the_training_phase_changes():
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from repeatnet_repro.report.figures.curves import mark_phases
+
+    fig, ax = plt.subplots()
+    mark_phases(ax, pd.Series([1, 1, 2, 2, 3], index=[1, 2, 3, 4, 5]))
+    assert [line.get_xdata()[0] for line in ax.lines] == [2.5, 4.5]
+    assert [text.get_text() for text in ax.texts] == ["train 1", "train 2", "train 3"]
+    plt.close(fig)
 
 
 # ---- derived columns, the results/README.md index and the W&B source, on hand-made run records ----------

@@ -92,6 +92,7 @@ class Run:
         if t.compile and not on_cuda:
             log.info("trainer.compile=true is a no-op on CPU")
         self.sharing = self.model.sharing
+        self.curriculum = None
 
     def loaders(self):
         """Train and test loaders; under torchrun each rank gets its slice of every global batch."""
@@ -100,6 +101,7 @@ class Run:
         if hasattr(train, "schedule"):  # loaders that change over a run (the shortest-path curriculum)
             train.schedule(self.epochs)
             test.schedule(self.epochs)
+            self.curriculum = train  # its current phase goes into every epoch's metrics
         if self.ctx.active:
             return distributed.ShardedLoader(train, self.ctx), distributed.ShardedLoader(test, self.ctx)
         return train, test
@@ -228,6 +230,8 @@ def train(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
             te = evaluate(run.forward_model, test_loader, run.task, run.step, cfg.budget.max_eval_batches)
             row = {"epoch": epoch, "lr": lr, **{f"train_{k}": v for k, v in tr.items()},
                    **{f"test_{k}": v for k, v in te.items()}}
+            if run.curriculum is not None:
+                row["train_phase"] = run.curriculum.phase
             for name, loader in heldout.items():
                 row.update({f"{name}_{k}": v for k, v in evaluate(
                     run.forward_model, loader, run.task, run.step, cfg.budget.max_eval_batches).items()})

@@ -42,6 +42,16 @@ def learning_curves(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) ->
     return written
 
 
+def mark_phases(ax, phase_by_epoch: pd.Series) -> None:
+    """A dashed line where the training phase changes, and the phase's number at the foot of its epochs."""
+    starts = phase_by_epoch[phase_by_epoch.ne(phase_by_epoch.shift())]
+    for epoch, phase in starts.items():
+        if epoch != phase_by_epoch.index[0]:
+            ax.axvline(epoch - 0.5, color="grey", ls="--", lw=0.8)
+        ax.text(epoch - 0.4, 0.01, f"train {int(phase)}", transform=ax.get_xaxis_transform(), fontsize=6,
+                va="bottom", color="grey")
+
+
 def heldout_f1_curves(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) -> List[Path]:
     """Soft sharing Fig. 5: per model (row), held-out F1 of every difficulty per epoch of the curriculum."""
     all_cols = sorted(c for c in metrics.columns if c.startswith("heldout") and c.endswith("_f1"))
@@ -60,6 +70,8 @@ def heldout_f1_curves(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) 
             for col in cols:
                 phase = col.removeprefix("heldout").removesuffix("_f1")
                 ax.plot(run.index, run[col], marker="o", ms=3, label=f"phase {phase}")
+            if "train_phase" in part:
+                mark_phases(ax, part[part["row"] == row].groupby("epoch")["train_phase"].first().dropna())
             ax.set(title=str(row), xlabel="epoch")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)

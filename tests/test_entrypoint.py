@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
-from conftest import FAST, read_metrics, read_summary, run_entrypoint
+from conftest import FAST, REPO, read_metrics, read_summary, run_entrypoint
 
 pytestmark = pytest.mark.slow
 
@@ -28,6 +30,7 @@ def test_digits_run_learns_and_leaves_a_complete_run_record(tmp_path):
     assert (run_dir / "config.yaml").read_text().startswith("seed: 0")
     assert (run_dir / "checkpoints" / "last.pt").is_file()
     assert (run_dir / "artifacts").is_dir()
+    assert summary["versions"]["torchvision"], "recorded without importing it"
     assert (run_dir / ".hydra" / "overrides.yaml").is_file()
 
     # mode=eval re-tests the checkpoint into the run's own record (summary `eval`): the same accuracy
@@ -37,6 +40,16 @@ def test_digits_run_learns_and_leaves_a_complete_run_record(tmp_path):
     assert evaluated["status"] == "completed" and evaluated["final"] == summary["final"]
     assert evaluated["eval"]["test_acc"] == pytest.approx(summary["final"]["test_acc"])
     assert evaluated["eval"]["epoch"] == 12
+
+
+def test_starting_the_entrypoint_imports_no_library_that_only_some_runs_need():
+    """torchvision, e2cnn, pandas and wandb each cost seconds per call; synthetic and digits runs need none."""
+    heavy = ["torchvision", "e2cnn", "pandas", "wandb", "matplotlib", "sklearn"]
+    proc = subprocess.run([sys.executable, "-c", "import sys, repeatnet_repro.train; "
+                           f"print([m for m in {heavy!r} if m in sys.modules])"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
 
 
 def test_multirun_gives_each_job_its_own_record_and_a_failing_job_does_not_stop_the_sweep(tmp_path):

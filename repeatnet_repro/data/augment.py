@@ -13,7 +13,6 @@ from typing import Sequence
 
 import torch
 import torch.nn.functional as F
-from torchvision.transforms.v2 import functional as TF
 
 
 class BatchAugment:
@@ -43,6 +42,8 @@ class BatchAugment:
         if self.train and self.rotate:
             x = random_rotate(x, gen)
         if not self.train and self.eval_crop:
+            from torchvision.transforms.v2 import functional as TF
+
             x = (torch.stack(TF.ten_crop(x, [self.eval_crop]), dim=1) if self.ten_crop
                  else TF.center_crop(x, [self.eval_crop]))
         if self.train and self.flip:

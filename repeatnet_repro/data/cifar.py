@@ -16,8 +16,6 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
-from torchvision.datasets import CIFAR10, CIFAR100
-from torchvision.datasets.utils import check_integrity, download_and_extract_archive
 
 from .augment import BatchAugment
 from .base import DATASETS, DataInfo, DatasetMissingError
@@ -34,16 +32,22 @@ class CifarSpec:
 
     name: str
     num_classes: int
-    release: type  # torchvision's class: url, tgz_md5, base_folder, train_list, test_list
+    release_class: str  # torchvision's class, whose attributes give url, tgz_md5, base_folder, train_list, test_list
     label_key: str
     mean: Tuple[float, float, float]  # per-channel, of the training images (WRN / soft-sharing code)
     std: Tuple[float, float, float]
 
+    @property
+    def release(self) -> type:
+        import torchvision.datasets
+
+        return getattr(torchvision.datasets, self.release_class)
+
 
 SPECS = {
-    "cifar10": CifarSpec("cifar10", 10, CIFAR10, "labels", (125.3 / 255, 123.0 / 255, 113.9 / 255),
+    "cifar10": CifarSpec("cifar10", 10, "CIFAR10", "labels", (125.3 / 255, 123.0 / 255, 113.9 / 255),
                          (63.0 / 255, 62.1 / 255, 66.7 / 255)),
-    "cifar100": CifarSpec("cifar100", 100, CIFAR100, "fine_labels", (129.3 / 255, 124.1 / 255, 112.4 / 255),
+    "cifar100": CifarSpec("cifar100", 100, "CIFAR100", "fine_labels", (129.3 / 255, 124.1 / 255, 112.4 / 255),
                           (68.2 / 255, 65.4 / 255, 70.4 / 255)),
 }
 
@@ -95,12 +99,16 @@ class Cifar:
         if self.format != "torchvision":
             raise ValueError(f"dataset.download=true needs dataset.format=torchvision (got '{self.format}'); "
                              "a folder copy cannot be downloaded")
+        from torchvision.datasets.utils import download_and_extract_archive
+
         rel = self.spec.release
         if not self.verify():
             download_and_extract_archive(rel.url, str(self.root), filename=rel.filename, md5=rel.tgz_md5)
 
     def verify(self) -> bool:
         """True when every official batch file is present with its published md5."""
+        from torchvision.datasets.utils import check_integrity
+
         rel = self.spec.release
         return all(check_integrity(str(self.root / rel.base_folder / name), md5)
                    for name, md5 in rel.train_list + rel.test_list)

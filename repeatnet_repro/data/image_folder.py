@@ -13,13 +13,14 @@ from typing import List, Optional, Tuple
 import numpy as np
 import torch
 from PIL import Image
-from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
 from .base import DatasetMissingError
 
 
 def folder_samples(root: Path, what: str, fix: str) -> Tuple[List[Tuple[str, int]], List[str]]:
     """(path, label) pairs and class names of an ImageFolder tree; a clear error if there is none."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+
     root = Path(root)
     if not root.is_dir():
         raise DatasetMissingError(what, root, fix)

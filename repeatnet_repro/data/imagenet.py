@@ -10,9 +10,6 @@ from pathlib import Path
 from typing import Optional
 
 import torch
-from torchvision.datasets import ImageFolder
-from torchvision.transforms import v2
-from torchvision.transforms.v2 import functional as TF
 
 from .base import DATASETS, DataInfo, DatasetMissingError
 from .image_folder import folder_samples
@@ -26,19 +23,27 @@ class TenCrops:
     """PIL image -> uint8 [10, C, crop, crop]: resized, then four corners and centre, and their mirrors."""
 
     def __init__(self, resize: int, crop: int):
+        from torchvision.transforms import v2
+
         self.resize = v2.Compose([v2.Resize(resize, antialias=True), v2.PILToTensor()])
         self.crop = crop
 
     def __call__(self, image) -> torch.Tensor:
+        from torchvision.transforms.v2 import functional as TF
+
         return torch.stack(TF.ten_crop(self.resize(image), [self.crop]))
 
 
-def train_transform(crop: int) -> v2.Compose:
+def train_transform(crop: int):
+    from torchvision.transforms import v2
+
     return v2.Compose([v2.RandomResizedCrop(crop, antialias=True), v2.RandomHorizontalFlip(),
                        v2.PILToTensor()])
 
 
 def eval_transform(resize: int, crop: int, eval_crops: int):
+    from torchvision.transforms import v2
+
     if eval_crops == 10:
         return TenCrops(resize, crop)
     return v2.Compose([v2.Resize(resize, antialias=True), v2.CenterCrop(crop), v2.PILToTensor()])
@@ -59,6 +64,8 @@ class ImageNet:
 
     def splits(self):
         """(train, val) ImageFolder datasets with the same classes."""
+        from torchvision.datasets import ImageFolder
+
         train_samples, classes = folder_samples(self.root / "train", "ImageNet train/", self.fix)
         val_samples, val_classes = folder_samples(self.root / "val", "ImageNet val/ sorted into class folders",
                                                   self.fix)

@@ -16,11 +16,8 @@ from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
-from torchvision.datasets import MNIST
-from torchvision.datasets.utils import check_integrity, download_and_extract_archive
 
 from .augment import BatchAugment, rotate
 from .base import DATASETS, DataInfo, DatasetMissingError
@@ -42,6 +39,8 @@ SIZE = 29
 
 def read_amat(path: Path, fix: str) -> Tuple[torch.Tensor, torch.Tensor]:
     """One .amat file -> images uint8 [N, 1, 28, 28] (pixel * 255, rounded), labels int64 [N]."""
+    import pandas as pd
+
     if not path.is_file():
         raise DatasetMissingError(f"rot-MNIST file {path.name}", path, fix)
     try:
@@ -89,7 +88,10 @@ class RotMNIST:
                 f"{self.mnist_root}` (or dataset.download=true), or unpack an offline copy there "
                 f"(`unpack_data.py mnist {self.mnist_root}`)")
 
-    def mnist(self, train: bool) -> MNIST:
+    def mnist(self, train: bool):
+        """torchvision's MNIST split (its data and targets tensors)."""
+        from torchvision.datasets import MNIST
+
         try:
             return MNIST(str(self.mnist_root), train=train, download=self.download)
         except (RuntimeError, ValueError, AssertionError) as err:  # absent, or idx files that do not parse
@@ -97,6 +99,8 @@ class RotMNIST:
                                       self.fix) from None
 
     def fetch(self) -> None:
+        from torchvision.datasets.utils import download_and_extract_archive
+
         if self.variant == "official":
             if not all((self.root / f).is_file() for f in (TRAIN_AMAT, TEST_AMAT)):
                 download_and_extract_archive(URL, str(self.root), md5=ZIP_MD5)
@@ -144,6 +148,8 @@ class RotMNIST:
 
     def verify(self) -> str:
         """Checksums of what the variant reads: the zip (official) or the four MNIST idx files."""
+        from torchvision.datasets.utils import check_integrity
+
         if self.variant == "official":
             zip_path = self.root / "mnist_rotation_new.zip"
             if not zip_path.exists():

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Dict, Optional
 
 import torch
-from torchvision.datasets.utils import check_integrity, download_and_extract_archive
 
 from .augment import BatchAugment
 from .base import DATASETS, DataInfo, DatasetMissingError
@@ -78,6 +77,8 @@ class TinyImageNet:
 
     def fetch(self) -> None:
         """Download and extract the zip (md5 checked) unless the tree is there; then reorganise val/."""
+        from torchvision.datasets.utils import download_and_extract_archive
+
         if not (self.folder / "train").is_dir():
             download_and_extract_archive(URL, str(self.root), md5=MD5)
         reorganise_val(self.folder / "val")
@@ -112,6 +113,8 @@ class TinyImageNet:
 
     def prepare(self) -> str:
         """Download when asked (md5 of the zip), reorganise val/, build the cache; a one-line summary."""
+        from torchvision.datasets.utils import check_integrity
+
         zip_path = self.root / f"{FOLDER}.zip"
         if self.download:
             self.fetch()

@@ -5,6 +5,7 @@ completed | failed), checkpoints/last.pt, artifacts/. Every write is atomic.
 """
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import platform
 import subprocess
@@ -19,12 +20,11 @@ from .atomic import write_json, write_text
 
 def versions() -> Dict[str, str]:
     import torch
-    import torchvision
 
     from .. import __version__
 
     return {"python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "repeatnet_repro": __version__}
+            "torchvision": importlib.metadata.version("torchvision"), "repeatnet_repro": __version__}
 
 
 def git_commit(repo: Path) -> Optional[str]:

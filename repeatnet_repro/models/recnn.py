@@ -15,8 +15,6 @@ from __future__ import annotations
 import math
 from typing import List, Optional
 
-from e2cnn import gspaces
-from e2cnn import nn as enn
 from torch import nn
 
 from ..data.base import DataInfo
@@ -39,6 +37,9 @@ class ReCNN(nn.Module):
     """R2Conv-InnerBN-ELU x 6 on regular fields of C_N; invariant features by group pooling."""
 
     def __init__(self, info: DataInfo, N: int, fields: List[int], pool_kernel: int):
+        from e2cnn import gspaces
+        from e2cnn import nn as enn
+
         super().__init__()
         gspace = gspaces.Rot2dOnR2(N=N)
         self.input_type = enn.FieldType(gspace, info.in_channels * [gspace.trivial_repr])
@@ -57,7 +58,9 @@ class ReCNN(nn.Module):
         self.head = rotmnist_head(self.features.out_type.size, info.num_classes)
 
     def forward(self, x):
-        return self.head(self.features(enn.GeometricTensor(x, self.input_type)).tensor.flatten(1))
+        from e2cnn.nn import GeometricTensor
+
+        return self.head(self.features(GeometricTensor(x, self.input_type)).tensor.flatten(1))
 
 
 @MODELS.register("recnn")

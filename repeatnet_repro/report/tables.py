@@ -126,13 +126,11 @@ def largest_budget(runs: pd.DataFrame, epochs: str = "epochs") -> pd.DataFrame:
 
 
 def _measured(runs: pd.DataFrame, row: str, column: str) -> Dict:
-    """Mean, std and n of one (row, column) cell over the runs of that row (and of the column's data set)
-    at the largest budget they ran at."""
+    """Mean, std and n of one (row, column) cell over the runs of that row (and of the column's data set)."""
     quantity, dataset = _split(column)
     here = runs[runs.row == row]
     if dataset:
         here = here[here.dataset == dataset]
-    here = largest_budget(here)
     values = pd.Series([QUANTITIES[quantity](r) for r in here.to_dict("records")], dtype=float).dropna()
     return {"mean": values.mean() if len(values) else None,
             "std": values.std(ddof=1) if len(values) > 1 else (0.0 if len(values) else None),
@@ -167,9 +165,10 @@ def _derived(rule: Derived, inputs: Dict[str, Tuple[str, str]], rep: pd.DataFram
 def build_table(paper: str, item: str, reported: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """Long form: one line per (row, column) with paper value, mean, std, n, budget and difference.
 
-    Cells named in DERIVED are computed from other rows' means; the rest from the runs of their row."""
+    Cells named in DERIVED are computed from other rows' means; the rest from the runs of their row, each
+    (row, data set) at the largest budget it ran at."""
     rep = reported[(reported.paper == paper) & (reported.item == item)]
-    mine = runs[(runs.paper == paper) & (runs.item == item) & (runs.status == "completed")]
+    mine = largest_budget(runs[(runs.paper == paper) & (runs.item == item) & (runs.status == "completed")])
     rows: List[str] = list(dict.fromkeys(list(rep.row) + sorted(set(mine.row.dropna()) - set(rep.row))))
     columns: List[str] = list(dict.fromkeys(rep.column)) or DEFAULT_COLUMNS
     lines = []

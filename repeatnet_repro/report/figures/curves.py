@@ -66,12 +66,13 @@ def heldout_f1_curves(runs: pd.DataFrame, metrics: pd.DataFrame, out_dir: Path) 
         rows = list(dict.fromkeys(part["row"]))
         fig, axes = plt.subplots(1, len(rows), figsize=(4 * len(rows), 3.5), sharey=True, squeeze=False)
         for ax, row in zip(axes[0], rows):
-            run = part[part["row"] == row].groupby("epoch")[cols].mean().sort_index()
+            by_epoch = part[part["row"] == row].groupby("epoch")
+            run = by_epoch[cols].mean()
             for col in cols:
                 phase = col.removeprefix("heldout").removesuffix("_f1")
                 ax.plot(run.index, run[col], marker="o", ms=3, label=f"phase {phase}")
             if "train_phase" in part:
-                mark_phases(ax, part[part["row"] == row].groupby("epoch")["train_phase"].first().dropna())
+                mark_phases(ax, by_epoch["train_phase"].first().dropna())
             ax.set(title=str(row), xlabel="epoch")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.grid(alpha=0.3)

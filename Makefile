@@ -2,9 +2,14 @@
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
+# Outputs follow the runs (results/README.md, "Layout of results/"): a report goes to <runs>/report unless
+# OUT=DIR says otherwise, so only `make results` writes the committed results/{tables,figures,README.md}.
 RUNS ?= results/runs
+OUT ?=
+DEMO_RUNS := results/runs/demo
+report_to = $(PY) -m repeatnet_repro.report $(1) --runs $(2) $(if $(OUT),--out $(OUT))
 
-.PHONY: help install demo test tables figures report report-wandb clean-runs
+.PHONY: help install demo test tables figures report results report-wandb clean-runs
 
 help:  ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -17,25 +22,34 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed  ## create .venv and install the package with its dev extra
 
-demo: install  ## train the demo (digits, no download), then rebuild its table and figure
-	$(PY) -m repeatnet_repro.train -m experiment=demo sharing=none,hard seed=0,1 logger=wandb trainer.progress=false
-	$(PY) -m repeatnet_repro.report all --runs $(RUNS)
+demo: install  ## train the demo (digits, no download) into results/runs/demo, its report into results/runs/demo/report
+	$(PY) -m repeatnet_repro.train -m experiment=demo sharing=none,hard seed=0,1 logger=wandb trainer.progress=false \
+		paths.runs_dir=$(abspath $(DEMO_RUNS))
+	$(call report_to,all,$(DEMO_RUNS))
 
 test: install  ## run the test suite (CPU only)
 	$(PY) -m pytest -q -n auto --durations=15
 
-tables: install  ## rebuild every table under results/tables from the run records
-	$(PY) -m repeatnet_repro.report tables --runs $(RUNS)
+tables: install  ## every paper table of the runs under RUNS (results/runs) into RUNS/report/tables [OUT=DIR]
+	$(call report_to,tables,$(RUNS))
 
-figures: install  ## rebuild every figure under results/figures from the run records
-	$(PY) -m repeatnet_repro.report figures --runs $(RUNS)
+figures: install  ## every paper figure of the runs under RUNS into RUNS/report/figures [OUT=DIR]
+	$(call report_to,figures,$(RUNS))
 
-report: install  ## tables, figures and results/README.md (status of every experiment)
-	$(PY) -m repeatnet_repro.report all --runs $(RUNS)
+report: install  ## tables, figures and the index (status of every experiment) of RUNS into RUNS/report [OUT=DIR]
+	$(call report_to,all,$(RUNS))
 
-report-wandb: install  ## the same report from W&B runs: make report-wandb ENTITY=e PROJECT=p
+results: install  ## rebuild the committed results/ (tables, figures, README.md) from results/runs/curated only
+	$(PY) -m repeatnet_repro.report all --runs results/runs/curated --out results
+
+report-wandb: install  ## the same report from W&B runs into RUNS/wandb/E/P/report: make report-wandb ENTITY=e PROJECT=p
 	@test -n "$(ENTITY)" -a -n "$(PROJECT)" || { echo "give ENTITY=<wandb entity> PROJECT=<wandb project>" >&2; exit 2; }
-	$(PY) -m repeatnet_repro.report all --source wandb --entity $(ENTITY) --project $(PROJECT)
+	$(PY) -m repeatnet_repro.report all --source wandb --entity $(ENTITY) --project $(PROJECT) --runs $(RUNS) \
+		$(if $(OUT),--out $(OUT))
+
+clean-runs:  ## delete every run and report under results/runs except curated/ (no prompt: nothing committed goes)
+	@test ! -d results/runs || find results/runs -mindepth 1 -maxdepth 1 ! -name curated ! -name .gitkeep \
+		-print -exec rm -rf {} +
 
 # --- experiments ---
 # Every table and figure is a preset conf/experiment/<paper>/<item>.yaml (EXPERIMENTS.md §4) that sweeps
@@ -45,7 +59,9 @@ BUDGET ?= paper
 ARGS ?=
 EXPERIMENT_PAPERS := repeatnet shardnet softshare
 experiments_of = $(sort $(patsubst conf/experiment/%.yaml,%,$(wildcard conf/experiment/$(1)/*.yaml)))
-launch = $(PY) -m repeatnet_repro.train -m experiment=$(1) budget=$(BUDGET) paths.runs_dir=$(abspath $(RUNS)) $(ARGS)
+# the runs of a budget stay apart (smoke beside short beside paper): RUNS/BUDGET, their report in RUNS/BUDGET/report
+SWEEP_RUNS = $(RUNS)/$(BUDGET)
+launch = $(PY) -m repeatnet_repro.train -m experiment=$(1) budget=$(BUDGET) paths.runs_dir=$(abspath $(SWEEP_RUNS)) $(ARGS)
 
 .PHONY: experiments sweep $(addprefix paper-,$(EXPERIMENT_PAPERS))
 
@@ -55,12 +71,12 @@ experiments: install  ## list every experiment: runs, epochs per budget, estimat
 sweep: install  ## one experiment, all its runs, then the report: make sweep EXP=softshare/table1 [BUDGET=short] [ARGS=...]
 	@test -n "$(EXP)" -a -f "conf/experiment/$(EXP).yaml" || { echo "EXP='$(EXP)': give one of: $(call experiments_of,*)" >&2; exit 2; }
 	$(call launch,$(EXP))
-	$(PY) -m repeatnet_repro.report all --runs $(RUNS)
+	$(call report_to,all,$(SWEEP_RUNS))
 
 paper-repeatnet:  ## every RepeatNet experiment, then the report ([BUDGET=short] [ARGS=...])
 paper-shardnet:  ## every ShardNet experiment, then the report ([BUDGET=short] [ARGS=...])
 paper-softshare:  ## every soft-sharing experiment, then the report ([BUDGET=short] [ARGS=...])
 $(addprefix paper-,$(EXPERIMENT_PAPERS)): paper-%: install
 	$(foreach exp,$(call experiments_of,$*),$(call launch,$(exp)) &&) true
-	$(PY) -m repeatnet_repro.report all --runs $(RUNS)
+	$(call report_to,all,$(SWEEP_RUNS))
 # --- end experiments ---

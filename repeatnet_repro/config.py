@@ -1,39 +1,49 @@
 """The typed config: schemas of every group, registered once in Hydra's ConfigStore.
 
 Groups that pick code (model, dataset, sharing, optimizer, schedule, logger) derive their schemas from
-their builders' signatures (registry.py). The fixed groups (trainer, budget, paths) are dataclasses.
-`compose(overrides)` gives the same config `python -m repeatnet_repro.train` would see, without
-running anything (the count CLI and the tests use it).
+their builders' signatures (registry.py). The fixed groups (trainer, budget, paths) are dataclasses whose
+fields declare their valid values in `metadata={"valid": ...}`, as the builders do in `Annotated[...]`.
+`validate(cfg)` checks a composed config against both before anything runs. `compose(overrides)` gives
+the same config `python -m repeatnet_repro.train` would see, without running anything (the count CLI and
+the tests use it).
 """
 from __future__ import annotations
 
 import dataclasses
 import time
+import typing
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from .registry import ConfigError, Constraint, Matches, OneOf, Range, check_value, complete, unknown_keys
+
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+def valid(constraint: Constraint, default: Any) -> Any:
+    """A dataclass field whose valid values `validate` checks."""
+    return dataclasses.field(default=default, metadata={"valid": constraint})
 
 
 @dataclasses.dataclass
 class TrainerConfig:
     """How to train: the protocol parts that are not optimiser or schedule."""
 
-    epochs: int = 10
-    batch_size: int = 128
-    eval_batch_size: Optional[int] = None
-    device: str = "auto"  # auto | cpu | cuda
-    precision: str = "auto"  # auto (bf16 autocast on CUDA, fp32 on CPU) | fp32 | bf16
+    epochs: int = valid(Range(ge=1), 10)
+    batch_size: int = valid(Range(ge=1), 128)
+    eval_batch_size: Optional[int] = valid(Range(ge=1), None)
+    device: str = valid(Matches(r"auto|cpu|cuda(:\d+)?", "auto, cpu, cuda or cuda:N"), "auto")
+    precision: str = valid(OneOf(("auto", "fp32", "bf16")), "auto")  # auto: bf16 autocast on CUDA, fp32 on CPU
     channels_last: bool = True  # CUDA only
     compile: bool = False  # torch.compile; CUDA only
-    grad_clip: Optional[float] = None  # max gradient norm
+    grad_clip: Optional[float] = valid(Range(gt=0), None)  # max gradient norm
     deterministic: bool = False
     progress: bool = True
-    resume: Optional[str] = None  # a checkpoint path; a run dir holding checkpoints/last.pt resumes by itself
-    checkpoint_every: int = 1
+    init_from: Optional[str] = None  # another run's checkpoint to fine-tune from (its weights only)
+    checkpoint_every: int = valid(Range(ge=1), 1)
 
 
 @dataclasses.dataclass
@@ -41,10 +51,10 @@ class BudgetConfig:
     """A fraction of the paper's protocol: epochs and every schedule milestone scale together."""
 
     name: str = "paper"
-    epoch_scale: float = 1.0
-    max_epochs: Optional[int] = None
-    max_train_batches: Optional[int] = None  # per epoch; smoke runs cut epochs short
-    max_eval_batches: Optional[int] = None
+    epoch_scale: float = valid(Range(gt=0), 1.0)
+    max_epochs: Optional[int] = valid(Range(ge=1), None)
+    max_train_batches: Optional[int] = valid(Range(ge=1), None)  # per epoch; smoke runs cut epochs short
+    max_eval_batches: Optional[int] = valid(Range(ge=1), None)
 
 
 @dataclasses.dataclass
@@ -61,7 +71,7 @@ class LoggerConfig:
     name: str = "wandb"
     project: str = "repeatnet_repro"
     entity: Optional[str] = None
-    mode: str = "offline"  # offline | online | disabled
+    mode: str = valid(OneOf(("offline", "online", "disabled")), "offline")
 
 
 @dataclasses.dataclass
@@ -71,6 +81,74 @@ class TagsConfig:
     paper: Optional[str] = None
     item: Optional[str] = None
     row: Optional[str] = None
+
+
+@dataclasses.dataclass
+class RunConfig:
+    """The top-level keys of conf/config.yaml (validated, not stored: the groups hang off the same node)."""
+
+    seed: int = valid(Range(ge=0), 0)
+    mode: str = valid(OneOf(("train", "eval")), "train")
+    checkpoint: Optional[str] = None
+    name: str = ""
+    reference: Optional[Any] = None  # overrides of a row's reference model (compression C)
+    protocol: Optional[Any] = None  # a preset's per-dataset protocol table, read by interpolation
+
+
+#: config node -> the dataclass that declares its keys and valid values
+FIXED_GROUPS = {"trainer": TrainerConfig, "budget": BudgetConfig, "logger": LoggerConfig, "paths": PathsConfig,
+                "tags": TagsConfig}
+
+
+#: config groups that pick code -> how many leading builder arguments are not config
+CODE_GROUPS = {"sharing": 1, "model": 1, "dataset": 0, "optimizer": 2, "schedule": 2}
+
+
+def _check_fields(node: Any, schema: type, prefix: str) -> None:
+    hints = typing.get_type_hints(schema)
+    for field in dataclasses.fields(schema):
+        if "valid" in field.metadata and field.name in node:
+            check_value(prefix + field.name, node[field.name], complete(field.metadata["valid"], hints[field.name]))
+        elif hints[field.name] is int and field.name in node and (
+                isinstance(node[field.name], bool) or not isinstance(node[field.name], int)):
+            raise ConfigError(f"{prefix}{field.name}={node[field.name]!r} is not valid: it must be an integer")
+
+
+def _check_known(node: Any, known: Any, where: str) -> None:
+    unknown = sorted(set(node) - set(known))
+    if unknown:
+        raise unknown_keys(where, unknown, sorted(known))
+
+
+def top_level_keys() -> List[str]:
+    """The keys the root config may have: RunConfig's and one per config group."""
+    return sorted({f.name for f in dataclasses.fields(RunConfig)} | {*FIXED_GROUPS, *CODE_GROUPS, "analysis"})
+
+
+def validate(cfg: DictConfig) -> None:
+    """Every key of every group against its schema and declared valid values: one ConfigError line
+    naming the key, its value and what is valid. Runs before anything is built or written."""
+    from .analysis.post_training import ANALYSES
+    from .data import DATASETS
+    from .engine.optim import OPTIMIZERS, SCHEDULES
+    from .models import MODELS
+    from .sharing import SCHEMES
+
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    _check_known(plain, top_level_keys(), "")
+    _check_fields(plain, RunConfig, "")
+    for group, schema in FIXED_GROUPS.items():
+        _check_known(plain[group], [f.name for f in dataclasses.fields(schema)], group)
+        _check_fields(plain[group], schema, f"{group}.")
+    registries = {"model": MODELS, "sharing": SCHEMES, "dataset": DATASETS, "optimizer": OPTIMIZERS,
+                  "schedule": SCHEDULES}
+    for group in CODE_GROUPS:  # sharing before model: a model's width may be interpolated from sharing.k_rep
+        registries[group].check(plain[group], CODE_GROUPS[group])
+    for name, options in (plain.get("analysis") or {}).items():
+        ANALYSES.check(options, 1)
+    if plain["mode"] == "train" and plain.get("checkpoint"):
+        raise ConfigError(f"checkpoint={plain['checkpoint']} is only read by mode=eval; to train on from "
+                          "another run's weights use trainer.init_from=PATH, or add mode=eval to evaluate it")
 
 
 _REGISTERED = False

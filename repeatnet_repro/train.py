@@ -1,13 +1,15 @@
 """The single train/eval entrypoint: `python -m repeatnet_repro.train [overrides]` (a Hydra app).
 
-Single runs exit non-zero on an error, after one clear line and (training) a `failed` run record; a
-failing mode=eval leaves the evaluated run's record as it was. In a multirun (`-m`) a failing job is
-recorded as failed and the sweep goes on with the next job.
+A user's mistake (a config error, missing data, a bad checkpoint, a busy run dir) ends as one `error:`
+line and exit code 2 before the run record is touched; an existing record stays as it was. A failure
+after training started leaves a `failed` record, SIGINT/SIGTERM an `interrupted` one (exit 130/143);
+rerunning the same command resumes. In a multirun (`-m`) a failing job is recorded and the sweep goes
+on; after the last job the sweep exits 1 with one line naming the failed jobs.
 """
 from __future__ import annotations
 
 import logging
-import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -16,51 +18,61 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from .config import register_schemas
-from .data import DatasetMissingError
-from .engine.checkpoint import CheckpointError
-from .engine.loop import NonFiniteLossError
-from .engine.run_record import RunRecord
-from .engine.trainer import evaluate_checkpoint, train
-from .registry import ConfigError
+from .config import CONF_DIR, register_schemas
+from .engine import sweep_outcomes
+from .engine.trainer import Interrupted, evaluate_checkpoint, train
+from .user_errors import explain, report
 
 log = logging.getLogger("repeatnet_repro")
-
-#: errors a user causes (config, data, files): reported as one line, never as a traceback
-USER_ERRORS = (ConfigError, ValueError, DatasetMissingError, CheckpointError, NonFiniteLossError,
-               PermissionError)
 
 register_schemas()
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
-def main(cfg: DictConfig) -> float:
+def _remove_eval_log_dir(out_dir: Path) -> None:
+    """A failed mode=eval keeps nothing: its Hydra folder (config snapshot and log) goes, and the folder
+    holding it when that is left empty."""
+    if not out_dir.is_dir() or any(p.name != ".hydra" and p.suffix != ".log" for p in out_dir.iterdir()):
+        return
+    shutil.rmtree(out_dir, ignore_errors=True)
+    if out_dir.parent.is_dir() and not any(out_dir.parent.iterdir()):
+        out_dir.parent.rmdir()
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+def app(cfg: DictConfig) -> float:
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN
     evaluating = cfg.mode == "eval"
     try:
         summary = evaluate_checkpoint(cfg) if evaluating else train(cfg, run_dir)
+    except KeyboardInterrupt as err:
+        print(f"interrupted: the run record in {run_dir} says so; rerun the same command to resume",
+              file=sys.stderr)
+        sys.exit(143 if isinstance(err, Interrupted) else 130)
     except Exception as err:
-        record = RunRecord(run_dir, writer=os.environ.get("RANK", "0") == "0")
-        if not evaluating and run_dir.exists() and record.summary().get("status") != "failed":
-            try:
-                record.update_summary(status="failed", error=f"{type(err).__name__}: {err}")
-            except OSError:
-                pass
-        if isinstance(err, USER_ERRORS):
-            print(f"error: {err}", file=sys.stderr)
-            if multirun:
-                return float("nan")
-            sys.exit(2)
+        line = explain(err)
+        if evaluating:
+            _remove_eval_log_dir(run_dir)
         if multirun:
-            log.exception("job %s failed; the sweep continues", hc.job.num)
+            sweep_outcomes.record(hc.job.num, list(hc.overrides.task), f"{type(err).__name__}: {err}")
+            if line is None:
+                log.exception("job %s failed; the sweep continues", hc.job.num)
+            else:
+                print(f"error: job {hc.job.num}: {line}", file=sys.stderr)
             return float("nan")
-        raise
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        sys.exit(2)
+    if multirun:
+        sweep_outcomes.record(hc.job.num, list(hc.overrides.task), None)
     log.info("run record: %s", summary.get("run_dir", run_dir))
     best = summary["eval"] if evaluating else summary.get("best", {})
     return float(best.get("test_f1", best.get("test_acc", float("nan"))))
 
+
+main = report(app)
 
 if __name__ == "__main__":
     main()

@@ -1,7 +1,7 @@
 """Download or generate a data set, verify its checksums and build its decoded cache, ahead of training.
 
     python scripts/prepare_data.py cifar10 --root data/cifar10                  # download + md5 + cache
-    python scripts/prepare_data.py cifar10 --root data/cifar10 --format folder  # an ImageFolder copy
+    python scripts/prepare_data.py cifar10 --root data/cifar10 --format folder  # an ImageFolder copy there: check + cache
     python scripts/prepare_data.py rotmnist --root data/rotmnist --variant rotated --mnist-root data
     python scripts/prepare_data.py shortest_paths --root data/shortest_paths train_size=5000
 
@@ -30,8 +30,8 @@ def options(args: argparse.Namespace) -> dict:
             opts[key] = getattr(args, flag)
     if "mnist_root" in params and "mnist_root" not in opts:
         opts["mnist_root"] = str(args.root)
-    if "download" in params:
-        opts["download"] = not args.offline
+    if "download" in params:  # a folder copy (cifar --format folder) has nothing to download: verify and cache it
+        opts["download"] = not args.offline and opts.get("format") != "folder"
     for pair in args.options:
         key, sep, value = pair.partition("=")
         if not sep:

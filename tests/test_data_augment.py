@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torchvision.transforms.v2 import functional as TF
 
-from repeatnet_repro.data.augment import BatchAugment, random_resized_crop, random_rotate, rotate
+from repeatnet_repro.data.augment import BatchAugment, Lighting, random_resized_crop, random_rotate, rotate
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -53,6 +55,41 @@ def test_random_rotation_draws_one_angle_per_sample():
     angles = torch.atan2(cy, cx)
     assert len({round(a, 1) for a in angles.tolist()}) > 8, "the ray points in many directions"
     assert torch.allclose(out.sum((1, 2, 3)), x.float().sum((1, 2, 3)), rtol=0.25), "mass is kept"
+
+
+@pytest.mark.parametrize("degrees", [37.0, -128.0])
+def test_upsampled_rotation_is_the_authors_pil_resize_87_rotate_resize_29(degrees):
+    """RepeatNet main.py on a 29 px float image: Resize(87), RandomRotation (bilinear), Resize(29), all PIL."""
+    image = np.zeros((29, 29), np.float32)
+    image[5:20, 8:14], image[5:8, 8:24] = 1.0, 0.7  # an asymmetric 'F'
+    pil = Image.fromarray(image).resize((87, 87), Image.BILINEAR).rotate(degrees, Image.BILINEAR)
+    reference = torch.from_numpy(np.asarray(pil.resize((29, 29), Image.BILINEAR)).copy())
+    ours = rotate(torch.from_numpy(image)[None, None], torch.tensor([math.radians(degrees)]), upsample=3)[0, 0]
+    assert torch.allclose(ours, reference, atol=1e-5)
+    at_29 = rotate(torch.from_numpy(image)[None, None], torch.tensor([math.radians(degrees)]))[0, 0]
+    assert (at_29 - reference).abs().max() > 0.1, "rotating at 29 px is a different pipeline"
+
+
+def test_vertical_and_horizontal_flips_are_independent_coin_tosses():
+    x = torch.arange(29 * 29, dtype=torch.float32).view(1, 1, 29, 29).expand(400, 1, 29, 29).contiguous()
+    out = BatchAugment([0.0], [1.0], train=True, vflip=True, flip=True)(x, gen()) * 255
+    variants = [x[0], x[0].flip(1), x[0].flip(2), x[0].flip(1).flip(2)]  # none, vertical, horizontal, both
+    which = [next(i for i, v in enumerate(variants) if torch.allclose(o, v)) for o in out]
+    counts = torch.bincount(torch.tensor(which), minlength=4)
+    assert (counts > 60).all() and (counts < 140).all(), f"each of the 4 mirror images about 1/4: {counts.tolist()}"
+
+
+def test_pca_lighting_adds_eigvec_times_alpha_eigval_to_every_pixel():
+    """fb.resnet.torch Lighting: rgb = eigvec * (alpha .* eigval), alpha ~ N(0, alphastd), on [0, 1] pixels."""
+    eigval, eigvec = torch.tensor([0.2, 0.02, 0.004]), torch.linalg.qr(torch.randn(3, 3))[0]
+    x = torch.full((64, 3, 4, 5), 100.0)
+    out = Lighting(0.1, eigval, eigvec)(x, gen(7))
+    alpha = torch.randn(64, 3, generator=gen(7)) * 0.1
+    shift = out - x
+    assert torch.allclose(shift, shift[:, :, :1, :1].expand_as(shift)), "one colour shift per image"
+    assert torch.allclose(shift[:, :, 0, 0], 255 * (eigvec @ (alpha * eigval).T).T, atol=1e-4)
+    components = (shift[:, :, 0, 0] / 255) @ eigvec  # = alpha * eigval
+    assert components.std(0)[0] == pytest.approx(0.1 * 0.2, rel=0.3)
 
 
 def test_ten_crop_evaluation_shape_order_and_normalisation():

@@ -68,7 +68,7 @@ def test_prepare_data_reports_missing_data_with_path_and_command(tmp_path, capsy
     err = capsys.readouterr().err
     assert str(tmp_path / "c10" / "cifar-10-batches-py") in err and "prepare_data.py cifar10 --root" in err
     assert prepare.main(["shortest_paths", "--root", str(tmp_path), "sizes=3"]) == 1
-    assert "no option(s) ['sizes']" in capsys.readouterr().err
+    assert "dataset.sizes: no such key in dataset; did you mean dataset.train_size" in capsys.readouterr().err
 
 
 def test_benchmark_reports_both_throughputs():

@@ -54,6 +54,24 @@ def test_sample_order_depends_only_on_seed_and_epoch(root):
     assert not torch.equal(first, next(iter(a))[1])
 
 
+def test_colour_jitter_and_pca_lighting_are_train_only_and_only_lighting_tints_grey(root):
+    """fb.resnet.torch: brightness / contrast / saturation leave a grey image grey; PCA lighting adds a colour."""
+    def batches(**options):
+        src = DATASETS.build({"name": "imagenet", "root": str(root), "workers": 0, **options})
+        train, test = src.loaders(batch_size=32, device=CPU, seed=0)
+        unnormalised = lambda x: x * torch.tensor(STD).view(1, 3, 1, 1) + torch.tensor(MEAN).view(1, 3, 1, 1)  # noqa: E731
+        return unnormalised(next(iter(train))[0]), next(iter(test))[0]
+
+    plain, plain_test = batches()
+    jitter, jitter_test = batches(color_jitter=0.4)
+    lit, lit_test = batches(color_jitter=0.4, lighting=0.1)
+    assert torch.equal(plain_test, jitter_test) and torch.equal(plain_test, lit_test)
+    grey = lambda x: (x - x.mean(1, keepdim=True)).abs().amax((1, 2, 3))  # noqa: E731
+    assert grey(plain).max() < 1e-5 and grey(jitter).max() < 1e-5
+    assert not torch.allclose(plain, jitter, atol=1e-3), "brightness / contrast change the grey level"
+    assert (grey(lit) > 1e-5).all(), "lighting shifts the channels apart (mostly along the grey eigenvector)"
+
+
 def test_ten_crop_and_centre_crop_evaluation(root):
     ten = DATASETS.build({"name": "imagenet", "root": str(root), "workers": 1, "eval_crops": 10})
     x, y = next(iter(ten.loaders(batch_size=4, device=CPU, seed=0)[1]))

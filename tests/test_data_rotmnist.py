@@ -1,5 +1,5 @@
 """Rotated MNIST: the official .amat pair parsed from a fake, the `rotated` variant built from a fake (and
-the real) MNIST raw layout, 29x29 padding, and the rotation augmentation."""
+the real) MNIST raw layout, 29x29 padding, and the authors' training augmentation."""
 from __future__ import annotations
 
 import struct
@@ -95,6 +95,26 @@ def test_rotation_augmentation_is_train_only(fake_mnist, tmp_path):
     rot_train, rot_test = DATASETS.build({**opts, "rotate": True}).loaders(64, CPU, seed=0)
     assert torch.equal(next(iter(plain_test))[0], next(iter(rot_test))[0])
     assert not torch.allclose(next(iter(plain_train))[0], next(iter(rot_train))[0])
+
+
+def test_defaults_are_the_authors_pipeline_rotation_at_87px_both_flips_and_no_normalisation(tmp_path):
+    """RepeatNet main.py: Pad, Resize(87), RandomRotation(180), Random{Vertical,Horizontal}Flip, Resize(29),
+    ToTensor (no Normalize, at test time either)."""
+    rng = np.random.default_rng(0)
+    write_amat(tmp_path / TRAIN_AMAT, rng.integers(0, 256, (64, 28, 28)), rng.integers(0, 10, 64))
+    write_amat(tmp_path / TEST_AMAT, rng.integers(0, 256, (8, 28, 28)), rng.integers(0, 10, 8))
+    src = DATASETS.build({"name": "rotmnist", "root": str(tmp_path), "mnist_root": str(tmp_path)})
+    train, test = src.loaders(64, CPU, seed=0)
+    aug = train.augment
+    assert (aug.rotate, aug.upsample, aug.vflip, aug.flip, aug.pad_crop, aug.cutout) == (True, 3, True, True, 0, 0)
+    assert torch.equal(next(iter(test))[0], src.tensors()["test_images"].float() / 255), "[0, 1] pixels as they are"
+    x = next(iter(train))[0]
+    assert x.min() >= 0 and x.max() <= 1
+    normalised = DATASETS.build({"name": "rotmnist", "root": str(tmp_path), "mnist_root": str(tmp_path),
+                                 "normalize": True}).loaders(64, CPU, seed=0)[1]
+    pixels = src.tensors()["train_images"].float() / 255
+    assert torch.allclose(next(iter(normalised))[0], (next(iter(test))[0] - pixels.mean()) / pixels.std(),
+                          atol=1e-5), "normalize=true: by the training pixels' mean / std"
 
 
 def test_missing_mnist_names_the_raw_folder_and_fix(tmp_path):

@@ -122,6 +122,31 @@ def test_repeatnet_vgg_n_costs_vgg_n_plus_child_biases_bn_and_betas(base):
     assert n_params(model) == n_params(vgg_n) + extra + fc_gain
 
 
+def test_vgg_convs_start_as_pytorchs_nn_conv2d():
+    """The authors' VGG-n are nn.Conv2d with its default init: weights kaiming_uniform(a=sqrt 5), i.e.
+    std 1/sqrt(3 fan_in), biases U(+-1/sqrt(fan_in)) (Kaiming-normal would be sqrt(6) times wider)."""
+    torch.manual_seed(0)
+    for layer in shared_convs(build(["model=vgg"], CIFAR10)):
+        torch.manual_seed(1)
+        default = nn.Conv2d(layer.in_channels, layer.out_channels, 3, padding=1)
+        assert layer.weight.std().item() == pytest.approx(default.weight.std().item(), rel=0.05), layer.layer_name
+        bound = 1 / (9 * layer.in_channels) ** 0.5
+        assert layer.bias.abs().max() <= bound and layer.bias.abs().max() > 0.9 * bound
+
+
+def test_repeatnet_vgg_parents_keep_that_init_and_children_start_with_a_zero_bias():
+    """Their RepeatNet VGGs: parents are nn.Conv2d, children Conv2dRepeat (bias initialised to zero)."""
+    torch.manual_seed(0)
+    model = build(["model=vgg", "sharing=repeat_vgg5"], CIFAR10)
+    layers = {name: layer for name, layer in zip(short_names(model), shared_convs(model))}
+    for name in ("conv1_1", "conv1_2", "conv2_1", "conv2_2"):  # plain layers and the two parents
+        bound = 1 / (9 * layers[name].in_channels) ** 0.5
+        assert layers[name].weight.abs().max() <= bound and layers[name].weight.abs().max() > 0.9 * bound
+        assert layers[name].bias.abs().max() > 0
+    for child in REPEAT_VGG_PARENTS[5]:
+        assert torch.count_nonzero(layers[child].bias) == 0
+
+
 @pytest.mark.parametrize("sharing", ["none", "hard", "soft", "repeat_vgg4"])
 def test_vgg11_forward_backward(sharing):
     model = build(["model=vgg", f"sharing={sharing}"], CIFAR10)
@@ -135,7 +160,7 @@ def test_vgg_same_shape_convs_form_one_group():
 
 
 @pytest.mark.parametrize("overrides, match", [
-    (["model.depth=3"], "model.depth=3.*4..11"),
+    (["model.depth=3"], "model.depth=3 is not valid: model.depth must be an integer >= 4 and <= 11"),
     (["model.depth=12"], "model.depth=12"),
 ])
 def test_vgg_rejects_undefined_depths(overrides, match):
@@ -240,6 +265,25 @@ def test_repeatnet_variant_matches_the_recnn_conv_flops(recnns, n):
         assert abs(ours - theirs) / theirs < 0.01
     else:
         assert ours == theirs
+
+
+#: parameters of the authors' NormalCNN and RepCNN (transmuteAI/RepeatNet@37fa797, models/group_equivariant.py
+#: baseline, c4_rep, c8_rep, c16_rep), counted by instantiating them
+AUTHORS_ROTMNIST_PARAMS = {"cnn_rotmnist": 340_309, "cnn_rotmnist_repeat_c4": 352_987,
+                           "cnn_rotmnist_repeat_c8": 360_963, "cnn_rotmnist_repeat_c16": 372_179}
+
+
+@pytest.mark.parametrize("model", sorted(AUTHORS_ROTMNIST_PARAMS))
+def test_rotmnist_cnns_have_the_authors_parameter_counts(model):
+    """Every Conv2dRepeat owns a bias, so the RepeatNet variants carry 864 / 1,220 / 1,728 conv biases."""
+    sharing = [] if model == "cnn_rotmnist" else ["sharing=repeat", "sharing.plan=width", "sharing.remainder=true"]
+    built = build([f"model={model}", *sharing], ROTMNIST)
+    assert n_params(built) == AUTHORS_ROTMNIST_PARAMS[model]
+    biases = [c.bias for c in shared_convs(built)]
+    if model == "cnn_rotmnist":
+        assert biases == [None] * 6
+    else:
+        assert all(b is not None and torch.count_nonzero(b) == 0 for b in biases)
 
 
 def test_vanilla_cnn_layout():

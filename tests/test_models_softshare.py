@@ -71,6 +71,20 @@ def test_wrn_widths_shortcuts_and_head():
     assert model.classifier.in_features == 256
 
 
+def test_wrn_dropout_acts_on_the_bn_relu_output_right_before_the_second_conv():
+    """wide-resnet.lua: conv1 -> BN -> ReLU -> Dropout -> conv2, so dropout sees non-negative activations."""
+    model = build(["model=wrn", "model.depth=10", "model.widen=1", "model.dropout=0.3"], CIFAR10).train()
+    block = model.blocks[1]
+    seen = {}
+    block.dropout.register_forward_hook(lambda m, inp, out: seen.update(drop_in=inp[0], drop_out=out))
+    block.conv2.register_forward_pre_hook(lambda m, inp: seen.update(conv2_in=inp[0]))
+    block.bn2.register_forward_hook(lambda m, inp, out: seen.update(bn2_out=out))
+    model(torch.randn(4, 3, 8, 8))
+    assert torch.equal(seen["drop_in"], torch.relu(seen["bn2_out"])), "dropout takes the BN-ReLU output"
+    assert seen["conv2_in"] is seen["drop_out"], "and feeds the second conv"
+    assert (seen["drop_out"] == 0).float().mean() > (seen["drop_in"] == 0).float().mean()
+
+
 @pytest.mark.parametrize("k", [1, 2])
 def test_swrn_replaces_each_stage_group_by_k_templates_plus_coefficients(k):
     """SWRN-16-2-k: per stage, 2(N-1) = 2 layer weights become k templates and 2·k coefficients."""

@@ -78,6 +78,38 @@ def test_learning_curve_figure_is_written_as_png_and_pdf(records, tmp_path):
     assert paths[0].read_bytes()[:4] == b"\x89PNG"
 
 
+def report(monkeypatch, capsys, *argv: str) -> str:
+    """`python -m repeatnet_repro.report ARGV` in this process; returns what it printed."""
+    from repeatnet_repro.report.__main__ import main
+
+    monkeypatch.setattr(sys, "argv", ["report", *argv])
+    main()
+    return capsys.readouterr().out
+
+
+def test_the_report_goes_into_the_runs_folder_unless_out_says_otherwise(records, monkeypatch, capsys):
+    out = report(monkeypatch, capsys, "all", "--runs", str(records))
+    written = [Path(line.split(": ", 1)[1]) for line in out.splitlines() if line.startswith(("table:", "figure:",
+                                                                                           "index:"))]
+    assert written and all(path.is_relative_to(records / "report") for path in written)
+    assert {p.relative_to(records / "report").as_posix() for p in written} >= {
+        "tables/softshare_table1.md", "figures/softshare_table1_curves.png", "README.md"}
+    assert f"writing under {records / 'report'}" in out
+
+
+def test_two_reports_over_the_same_records_are_byte_identical(records, tmp_path, monkeypatch, capsys):
+    import time
+
+    for out in ("one", "two"):
+        report(monkeypatch, capsys, "all", "--runs", str(records), "--out", str(tmp_path / out))
+        time.sleep(1.1)  # a creation date (PDF: to the second) would differ
+    one = {p.relative_to(tmp_path / "one"): p.read_bytes() for p in (tmp_path / "one").rglob("*") if p.is_file()}
+    two = {p.relative_to(tmp_path / "two"): p.read_bytes() for p in (tmp_path / "two").rglob("*") if p.is_file()}
+    assert {p.suffix for p in one} == {".md", ".csv", ".tex", ".png", ".pdf"}
+    assert one.keys() == two.keys()
+    assert [p for p in one if one[p] != two[p]] == []
+
+
 def test_report_cli_prints_the_paths_it_wrote(records, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "repeatnet_repro.report", "all", "--runs", str(records),
                            "--out", str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True)
@@ -331,15 +363,17 @@ def test_wandb_source_gives_the_same_frames_as_the_local_records(study, monkeypa
                                   order(load_metrics(study), ["run_dir", "epoch"]), check_like=True)
 
 
-def test_wandb_source_errors_are_one_line(monkeypatch, capsys):
+def test_wandb_source_errors_are_one_line_and_exit_2(monkeypatch, capsys):
     import wandb
 
     from repeatnet_repro.report.__main__ import main
 
     monkeypatch.setattr(sys, "argv", ["report", "tables", "--source", "wandb", "--entity", "e"])
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exc:
         main()
-    assert "--source wandb needs --entity E and --project P" in capsys.readouterr().err
+    assert exc.value.code == 2
+    assert capsys.readouterr().err == ("error: --source wandb needs --entity E and --project P (the W&B project "
+                                       "the runs logged to)\n")
 
     def not_logged_in():
         raise wandb.errors.UsageError("api_key not configured (no-tty). call wandb.login(key=[your_api_key])")
@@ -348,9 +382,9 @@ def test_wandb_source_errors_are_one_line(monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["report", "tables", "--source", "wandb", "--entity", "e", "--project", "p"])
     with pytest.raises(SystemExit) as exc:
         main()
-    message = str(exc.value.code)
-    assert "\n" not in message and "cannot read runs of e/p (UsageError: api_key not configured" in message
-    assert "wandb login" in message
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and err.count("\n") == 1
+    assert "cannot read runs of e/p (UsageError: api_key not configured" in err and "wandb login" in err
 
 
 def test_a_cell_takes_only_the_runs_at_the_largest_budget_of_its_row(tmp_path, reported):

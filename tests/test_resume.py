@@ -32,7 +32,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
     monkeypatch.setattr(trainer, "train_epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
         _train(tmp_path / "resumed")
-    assert read_summary(tmp_path / "resumed")["status"] == "failed"
+    assert read_summary(tmp_path / "resumed")["status"] == "interrupted"
     assert [m["epoch"] for m in read_metrics(tmp_path / "resumed")] == [1, 2]
     monkeypatch.setattr(trainer, "train_epoch", real_epoch)
 
@@ -44,13 +44,17 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, monkeypatch):
     assert resumed["final"]["test_loss"] == pytest.approx(straight["final"]["test_loss"], rel=1e-6)
 
 
-def test_explicit_resume_path_continues_from_the_next_epoch(tmp_path):
-    _train(tmp_path / "first", "trainer.epochs=2")
+def test_init_from_another_runs_checkpoint_is_a_fine_tune_with_its_own_metrics(tmp_path):
+    first = _train(tmp_path / "first", "trainer.epochs=2")
     ckpt = tmp_path / "first" / "checkpoints" / "last.pt"
     assert torch.load(ckpt, weights_only=True)["epoch"] == 2
-    out = _train(tmp_path / "second", "trainer.epochs=3", f"trainer.resume={ckpt}")
-    assert [m["epoch"] for m in read_metrics(tmp_path / "second")] == [3]
+    out = _train(tmp_path / "second", "trainer.epochs=2", f"trainer.init_from={ckpt}")
+    assert [m["epoch"] for m in read_metrics(tmp_path / "second")] == [1, 2], "its own epochs, from 1"
     assert out["status"] == "completed"
+    assert out["init_from"] == {"checkpoint": str(ckpt.resolve()), "epoch": 2, "run_dir": str((tmp_path / "first").resolve())}
+    assert out["best"] != first["best"], "no best copied from the other run"
+    assert read_metrics(tmp_path / "second")[0]["test_acc"] > read_metrics(tmp_path / "first")[0]["test_acc"], \
+        "it starts from the trained weights"
 
 
 def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
@@ -79,3 +83,13 @@ def test_wandb_failure_degrades_to_the_local_record_with_one_warning(tmp_path, m
     assert out["status"] == "completed"
     warnings = [r for r in caplog.records if "W&B unavailable" in r.getMessage()]
     assert len(warnings) == 1
+
+
+def test_best_checkpoint_is_the_epoch_the_summary_reports_as_best(tmp_path):
+    run_dir = tmp_path / "run"
+    summary = _train(run_dir, "trainer.epochs=3")
+    best = torch.load(run_dir / "checkpoints" / "best.pt", weights_only=True)
+    assert best["epoch"] == summary["best"]["epoch"]
+    assert best["best"] == summary["best"]
+    if best["epoch"] == 3:
+        assert (run_dir / "checkpoints" / "best.pt").stat().st_ino == (run_dir / "checkpoints" / "last.pt").stat().st_ino

@@ -78,6 +78,19 @@ def test_beta_init_is_xavier_uniform_over_the_tiles_and_parents_are_xavier_unifo
     assert bank.parent.abs().max() <= math.sqrt(6 / fan) and bank.parent.abs().max() > 0.9 * math.sqrt(6 / fan)
 
 
+def test_a_depth_plan_parent_keeps_its_layers_init_and_children_start_with_a_zero_bias():
+    """Depth plans (the VGGs): the parent is an ordinary layer (nn.Conv2d in the authors' code), the children
+    Conv2dRepeat layers whose bias starts at zero; width-plan parents belong to their child and are Xavier."""
+    torch.manual_seed(0)
+    model = nn.Sequential(SharedConv2d(16, 16, 3, bias=True, init="torch_default"),
+                          SharedConv2d(16, 32, 3, bias=True, init="torch_default"))
+    apply_sharing(model, {"name": "repeat", "plan": "depth", "parents": {"1": "0"}})
+    parent = model.sharing.banks["0"].parent
+    bound = 1 / math.sqrt(16 * 9)  # kaiming_uniform(a=sqrt 5) = U(+-1/sqrt(fan_in)); Xavier would reach 0.096
+    assert parent.abs().max() <= bound and parent.abs().max() > 0.9 * bound
+    assert model[0].bias.abs().max() > 0 and torch.count_nonzero(model[1].bias) == 0
+
+
 def test_identity_beta_init_starts_every_child_as_a_copy():
     model = one_layer((4, 6), (2, 3), beta_init="identity")
     parent = model.sharing.banks["0"].parent
@@ -179,7 +192,7 @@ def test_vgg_depth_plans_are_the_maps_of_the_paper(base):
     ({"plan": "depth", "parents": {"a.conv2": "a.conv1"}, "k_rep": 2}, "k_rep=2 only applies to sharing.plan=width"),
     ({"plan": "width"}, "no conv layer of this model declares base_channels"),
     ({"plan": "width", "parents": {"a.conv2": "a.conv1"}}, "sharing.parents is only read by sharing.plan=depth"),
-    ({"plan": "diagonal"}, "sharing.plan=diagonal: valid plans are width, depth"),
+    ({"plan": "diagonal"}, "sharing.plan=diagonal is not valid: sharing.plan must be one of width, depth"),
     ({"k_rep": 0}, "sharing.k_rep=0"),
 ])
 def test_impossible_plans_fail_naming_layers_shapes_and_what_would_work(options, message):

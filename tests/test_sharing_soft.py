@@ -138,7 +138,7 @@ def test_templates_default_to_one_per_layer_and_can_be_given_per_group():
     ({"templates": 0}, "group 'g' gets 0 templates; at least 1"),
     ({"templates": {"g": 2}}, r"one count for each of the model's groups \['g', 'h'\].*missing: \['h'\]"),
     ({"templates": 2, "coeff_init": "identity"}, "coeff_init=identity needs as many templates as layers"),
-    ({"coeff_init": "uniform"}, "coeff_init=uniform: valid initialisations are orthogonal, identity, sparse, normal"),
+    ({"coeff_init": "uniform"}, "coeff_init=uniform is not valid: sharing.coeff_init must be one of orthogonal, identity, sparse, normal"),
     ({"reg_lambda": -1.0}, "reg_lambda=-1.0"),
 ])
 def test_impossible_options_fail_naming_the_key(options, message):

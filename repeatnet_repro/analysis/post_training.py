@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 import io
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Annotated, Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -23,12 +23,14 @@ from torch import nn
 from torch.nn.utils import prune
 
 from ..engine.atomic import atomic_write, write_json
-from ..registry import ConfigError, Registry
+from ..registry import ConfigError, Range, Registry
+from ..sharing import SharedConv2d
 from ..sharing.base import shared_convs
 from ..sharing.folding import fold as fold_model
 from ..sharing.soft import template_banks
+from .counting import conv_params
 
-ANALYSES = Registry("analysis")
+ANALYSES = Registry("analysis", nested=True)
 
 Evaluate = Callable[[nn.Module], Dict[str, float]]
 Analysis = Callable[[Evaluate, Optional[Path], int], Dict[str, Any]]
@@ -51,7 +53,7 @@ def _fractions(values: Sequence[float], key: str) -> List[float]:
 
 
 @ANALYSES.register("fold")
-def fold(model: nn.Module, thresholds: List[float] = [0.99, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5]) -> Analysis:
+def fold(model: nn.Module, thresholds: Annotated[List[float], Range(gt=0, le=1)] = [0.99, 0.95, 0.9, 0.8, 0.7, 0.6, 0.5]) -> Analysis:
     """Soft sharing Sec. 4.3 / Fig. 4, 6: tie layers whose LSM similarity reaches each threshold, then test.
 
     Each threshold folds a fresh copy of the trained model; the change in test error is in points.
@@ -85,35 +87,34 @@ def fold(model: nn.Module, thresholds: List[float] = [0.99, 0.95, 0.9, 0.8, 0.7,
     return run
 
 
-def _pointwise_1x1_weights(model: nn.Module) -> Dict[int, tuple]:
-    """The real parameters behind every 1x1 conv, once each: id -> (the names of its layers, parameter)."""
-    found: Dict[int, tuple] = {}
-    for layer in shared_convs(model):
-        if layer.kernel_size != 1:
-            continue
-        param = layer.bank.own_parameter(layer.slot)
+def blending_layers(model: nn.Module, analysis: str) -> List[SharedConv2d]:
+    """ShardNet's blending ("linear") layers: the 1x1 convs outside every sharing group. The 1x1 convs of a
+    shared bottleneck (SL-ResNet-50) belong to the shared block, not to the blending layers."""
+    layers = [layer for layer in shared_convs(model) if layer.kernel_size == 1 and layer.group is None]
+    if not layers:
+        raise ConfigError(f"analysis={analysis}: the model has no unshared 1x1 convolutions (ShardNet's blending "
+                          "layers); use an SL model (e.g. model=vggnet model.blend=true)")
+    return layers
+
+
+@ANALYSES.register("prune_blending")
+def prune_blending(model: nn.Module, fractions: Annotated[List[float], Range(ge=0, le=1)] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+                   ) -> Analysis:
+    """ShardNet Sec. 5.2 / Fig. 5: zero the given fraction of smallest-magnitude blending-layer ("linear")
+    weights, ranked over all of them together (Han et al.'s magnitude pruning), and test without retraining.
+    Each point records |W_conv| without its pruned weights (`params_conv`), whence the caption's C."""
+    fractions = _fractions(fractions, "prune_blending.fractions")
+    layers = blending_layers(model, "prune_blending")
+    params = [layer.bank.own_parameter(layer.slot) for layer in layers]
+    for layer, param in zip(layers, params):
         if param is None:
             raise ConfigError(f"analysis=prune_blending: 1x1 layer {layer.layer_name} has a weight computed "
                               f"by sharing={model.sharing.scheme}, not a parameter of its own to prune; use "
                               "sharing=none or hard")
-        found.setdefault(id(param), ([], param))[0].append(layer.layer_name)
-    return found
-
-
-@ANALYSES.register("prune_blending")
-def prune_blending(model: nn.Module, fractions: List[float] = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
-                   ) -> Analysis:
-    """ShardNet Sec. 5.2 / Fig. 5: zero the given fraction of smallest-magnitude 1x1 ("linear") weights,
-    ranked over all of them together (Han et al.'s magnitude pruning), and test without retraining."""
-    fractions = _fractions(fractions, "prune_blending.fractions")
-    weights = _pointwise_1x1_weights(model)
-    if not weights:
-        raise ConfigError("analysis=prune_blending: the model has no 1x1 convolutions (ShardNet's blending "
-                          "layers); use an SL model (e.g. model=vggnet model.blend=true)")
 
     @torch.no_grad()
     def run(evaluate: Evaluate, out_dir: Optional[Path], epoch: int) -> Dict[str, Any]:
-        params = [param for _, param in weights.values()]
+        total = conv_params(model)
         original = [p.detach().clone() for p in params]
         flat = torch.cat([p.flatten() for p in original])
         points = []
@@ -125,14 +126,14 @@ def prune_blending(model: nn.Module, fractions: List[float] = [0.0, 0.1, 0.2, 0.
                     p.copy_(w * mask[offset:offset + w.numel()].view_as(w))
                     offset += w.numel()
                 metrics = evaluate(model)
-                points.append({"fraction": fraction, "pruned": int((mask == 0).sum()),
+                pruned = int((mask == 0).sum())
+                points.append({"fraction": fraction, "pruned": pruned, "params_conv": total - pruned,
                                **{f"test_{k}": metrics[k] for k in ("acc", "top5") if k in metrics}})
         finally:
             for p, w in zip(params, original):
                 p.copy_(w)
         short = {"epoch": epoch, "weights": flat.numel(), "points": points}
-        _save_json(out_dir, "prune_blending.json",
-                   {**short, "layers": [name for names, _ in weights.values() for name in names]})
+        _save_json(out_dir, "prune_blending.json", {**short, "layers": [layer.layer_name for layer in layers]})
         return short
 
     return run
@@ -140,11 +141,8 @@ def prune_blending(model: nn.Module, fractions: List[float] = [0.0, 0.1, 0.2, 0.
 
 @ANALYSES.register("blending_weights")
 def blending_weights(model: nn.Module) -> Analysis:
-    """ShardNet Fig. 4, 7, 8: the (out, in) matrix of every unshared 1x1 conv (the blending layers), as npz."""
-    layers = [layer for layer in shared_convs(model) if layer.kernel_size == 1 and layer.group is None]
-    if not layers:
-        raise ConfigError("analysis=blending_weights: the model has no unshared 1x1 convolutions (ShardNet's "
-                          "blending layers); use an SL model (e.g. model=vggnet model.blend=true)")
+    """ShardNet Fig. 4, 7, 8: the (out, in) matrix of every blending layer (unshared 1x1 conv), as npz."""
+    layers = blending_layers(model, "blending_weights")
 
     @torch.no_grad()
     def run(evaluate: Evaluate, out_dir: Optional[Path], epoch: int) -> Dict[str, Any]:

@@ -1,8 +1,8 @@
 """Batched augmentation on uint8 image tensors: every sample gets its own random draw.
 
 Order (as the papers use it): random crop from a zero-padded image (or a random-size crop resized
-to a fixed side, or a random rotation), horizontal flip, conversion to float and normalisation, then
-cutout (one square hole, applied after normalisation). Evaluation may cut a centre crop or ten crops
+to a fixed side, or a random rotation), vertical then horizontal flip, conversion to float and
+normalisation, then cutout (one square hole, applied after normalisation). Evaluation may cut a centre crop or ten crops
 (four corners and centre, and their mirror images); ten crops come out as [B, 10, C, h, w] so the
 evaluation loop averages the logits of each image's crops.
 """
@@ -19,17 +19,20 @@ class BatchAugment:
     """uint8 [B, C, H, W] -> normalised float [B, C, H, W], augmenting only when `train`.
 
     Train-time options: `pad_crop` (pad and crop), `resized_crop` (random-size crop resized to this
-    side), `rotate` (uniform random angle), `flip`, `cutout`. Evaluation options: `eval_crop` (centre
-    crop of this side) and `ten_crop` (ten crops of side `eval_crop`, output [B, 10, C, s, s]).
+    side), `rotate` (uniform random angle, computed at `upsample` times the resolution), `vflip`,
+    `flip` (horizontal), `cutout`. Evaluation options: `eval_crop` (centre crop of this side) and
+    `ten_crop` (ten crops of side `eval_crop`, output [B, 10, C, s, s]).
     """
 
     def __init__(self, mean: Sequence[float], std: Sequence[float], train: bool,
                  pad_crop: int = 0, flip: bool = False, cutout: int = 0, resized_crop: int = 0,
-                 rotate: bool = False, eval_crop: int = 0, ten_crop: bool = False):
+                 rotate: bool = False, upsample: int = 1, vflip: bool = False,
+                 eval_crop: int = 0, ten_crop: bool = False):
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-        self.train, self.pad_crop, self.flip, self.cutout = train, pad_crop, flip, cutout
-        self.resized_crop, self.rotate, self.eval_crop, self.ten_crop = resized_crop, rotate, eval_crop, ten_crop
+        self.train, self.pad_crop, self.flip, self.vflip, self.cutout = train, pad_crop, flip, vflip, cutout
+        self.resized_crop, self.rotate, self.upsample = resized_crop, rotate, upsample
+        self.eval_crop, self.ten_crop = eval_crop, ten_crop
         if ten_crop and not eval_crop:
             raise ValueError("ten_crop needs eval_crop, the side of each crop")
 
@@ -40,12 +43,14 @@ class BatchAugment:
         if self.train and self.resized_crop:
             x = random_resized_crop(x, self.resized_crop, gen)
         if self.train and self.rotate:
-            x = random_rotate(x, gen)
+            x = random_rotate(x, gen, self.upsample)
         if not self.train and self.eval_crop:
             from torchvision.transforms.v2 import functional as TF
 
             x = (torch.stack(TF.ten_crop(x, [self.eval_crop]), dim=1) if self.ten_crop
                  else TF.center_crop(x, [self.eval_crop]))
+        if self.train and self.vflip:
+            x = random_flip(x, gen, dim=2)
         if self.train and self.flip:
             x = random_flip(x, gen)
         x = (x.float() / 255.0 - self.mean.to(x.device)) / self.std.to(x.device)
@@ -67,10 +72,10 @@ def random_crop(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tensor
     return out.permute(0, 3, 1, 2).contiguous()
 
 
-def random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Mirror each sample horizontally with probability 1/2."""
+def random_flip(x: torch.Tensor, gen: torch.Generator, dim: int = 3) -> torch.Tensor:
+    """Mirror each sample with probability 1/2 along `dim`: 3 horizontally, 2 vertically."""
     flip = torch.rand(x.shape[0], generator=gen, device=x.device) < 0.5
-    return torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
+    return torch.where(flip.view(-1, 1, 1, 1), x.flip(dim), x)
 
 
 def cutout(x: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:
@@ -110,14 +115,37 @@ def random_resized_crop(x: torch.Tensor, size: int, gen: torch.Generator,
     return F.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def random_rotate(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+def random_rotate(x: torch.Tensor, gen: torch.Generator, upsample: int = 1) -> torch.Tensor:
     """Rotate each sample about the image centre by an angle ~ U[0, 2 pi); outside pixels are zero."""
     angle = 2 * math.pi * torch.rand(x.shape[0], generator=gen, device=x.device)
-    return rotate(x, angle)
+    return rotate(x, angle, upsample)
 
 
-def rotate(x: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
-    """Bilinear rotation of [B, C, H, W] by per-sample angles (radians, counter-clockwise); float out."""
+class Lighting:
+    """AlexNet's PCA lighting noise as fb.resnet.torch applies it: every pixel of a sample gets
+    eigvec @ (alpha * eigval) added, alpha ~ N(0, alphastd) per sample and component. On RGB float
+    [B, 3, H, W] in 0..255 (eigval is for pixels in [0, 1]); unclipped, as theirs."""
+
+    def __init__(self, alphastd: float, eigval: torch.Tensor, eigvec: torch.Tensor):
+        self.alphastd, self.eigval, self.eigvec = alphastd, eigval, eigvec
+
+    def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        alpha = torch.randn(x.shape[0], 3, generator=gen, device=x.device) * self.alphastd
+        rgb = (alpha * self.eigval.to(x.device)) @ self.eigvec.to(x.device).T  # row b: eigvec @ (alpha_b * eigval)
+        return x + 255.0 * rgb.view(-1, 3, 1, 1)
+
+
+def rotate(x: torch.Tensor, angle: torch.Tensor, upsample: int = 1) -> torch.Tensor:
+    """Bilinear rotation of [B, C, H, W] by per-sample angles (radians, counter-clockwise); float out.
+
+    `upsample` > 1 rotates a bilinear `upsample`-times enlargement and shrinks the result back with an
+    antialiased bilinear resize: PIL's Resize(87) -> rotate -> Resize(29) of RepeatNet's rot-MNIST
+    pipeline (torch's antialiased bilinear resampling is PIL's filter).
+    """
+    if upsample > 1:
+        big = F.interpolate(x.float(), scale_factor=upsample, mode="bilinear", align_corners=False)
+        return F.interpolate(rotate(big, angle), size=list(x.shape[-2:]), mode="bilinear", align_corners=False,
+                             antialias=True)
     cos, sin = angle.cos(), angle.sin()
     theta = torch.zeros(x.shape[0], 2, 3, device=x.device)
     theta[:, 0, 0], theta[:, 0, 1] = cos, -sin

@@ -12,11 +12,12 @@ from __future__ import annotations
 import dataclasses
 import pickle
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Annotated, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 
+from ..registry import OneOf, Range
 from .augment import BatchAugment
 from .base import DATASETS, DataInfo, DatasetMissingError
 from .cache import cached
@@ -52,6 +53,21 @@ SPECS = {
 }
 
 
+#: the only globals an official CIFAR batch refers to (numpy arrays; bytes under protocol 2)
+BATCH_GLOBALS = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                 ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+
+class BatchUnpickler(pickle.Unpickler):
+    """Unpickles arrays, lists, dicts and strings only: a crafted batch file cannot run code."""
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in BATCH_GLOBALS:
+            raise pickle.UnpicklingError(f"it refers to {module}.{name}, which a CIFAR batch never holds "
+                                         "(refused: unpickling it could run code)")
+        return super().find_class(module, name)
+
+
 def read_batches(folder: Path, files: List[str], label_key: str, fix: str) -> Tuple[torch.Tensor, torch.Tensor]:
     """Concatenate official python batches: each a pickled dict with 'data' [N, 3072] and labels."""
     images, labels = [], []
@@ -61,7 +77,7 @@ def read_batches(folder: Path, files: List[str], label_key: str, fix: str) -> Tu
             raise DatasetMissingError(f"CIFAR batch '{name}'", path, fix)
         try:
             with open(path, "rb") as f:
-                batch = pickle.load(f, encoding="latin1")
+                batch = BatchUnpickler(f, encoding="latin1").load()
             data = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
             y = np.asarray(batch[label_key], dtype=np.int64)
         except (pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError) as err:
@@ -194,16 +210,16 @@ def _build(name: str, root: str, download: bool, format: str, val_size: int, eva
 
 
 @DATASETS.register("cifar10")
-def cifar10(root: str, download: bool = False, format: str = "torchvision", val_size: int = 0,
-            eval_split: str = "test", split_seed: int = 0, pad_crop: int = 4, flip: bool = True,
-            cutout: int = 0) -> Cifar:
+def cifar10(root: str, download: bool = False, format: Annotated[str, OneOf(("torchvision", "folder"))] = "torchvision", val_size: Annotated[int, Range(ge=0)] = 0,
+            eval_split: Annotated[str, OneOf(("test", "val"))] = "test", split_seed: Annotated[int, Range(ge=0)] = 0, pad_crop: Annotated[int, Range(ge=0)] = 4, flip: bool = True,
+            cutout: Annotated[int, Range(ge=0)] = 0) -> Cifar:
     """CIFAR-10: 50k train / 10k test, 32x32 RGB; cutout=16 for the soft-sharing Table 4 rows."""
     return _build("cifar10", root, download, format, val_size, eval_split, split_seed, pad_crop, flip, cutout)
 
 
 @DATASETS.register("cifar100")
-def cifar100(root: str, download: bool = False, format: str = "torchvision", val_size: int = 0,
-             eval_split: str = "test", split_seed: int = 0, pad_crop: int = 4, flip: bool = True,
-             cutout: int = 0) -> Cifar:
+def cifar100(root: str, download: bool = False, format: Annotated[str, OneOf(("torchvision", "folder"))] = "torchvision", val_size: Annotated[int, Range(ge=0)] = 0,
+             eval_split: Annotated[str, OneOf(("test", "val"))] = "test", split_seed: Annotated[int, Range(ge=0)] = 0, pad_crop: Annotated[int, Range(ge=0)] = 4, flip: bool = True,
+             cutout: Annotated[int, Range(ge=0)] = 0) -> Cifar:
     """CIFAR-100 (fine labels): 50k train / 10k test, 32x32 RGB."""
     return _build("cifar100", root, download, format, val_size, eval_split, split_seed, pad_crop, flip, cutout)

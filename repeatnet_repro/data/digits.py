@@ -1,11 +1,12 @@
 """scikit-learn's bundled 8x8 handwritten digits: real data that needs no download."""
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Annotated, Optional, Tuple
 
 import numpy as np
 import torch
 
+from ..registry import Range
 from .augment import BatchAugment
 from .base import DATASETS, DataInfo
 from .tensor_loader import TensorLoader
@@ -48,8 +49,8 @@ class Digits:
 
 
 @DATASETS.register("digits")
-def digits(image_size: int = 16, channels: int = 1, test_fraction: float = 0.25,
-           split_seed: int = 0) -> Digits:
+def digits(image_size: Annotated[int, Range(ge=8)] = 16, channels: Annotated[int, Range(ge=1)] = 1, test_fraction: Annotated[float, Range(gt=0, lt=1)] = 0.25,
+           split_seed: Annotated[int, Range(ge=0)] = 0) -> Digits:
     """Resize the 8x8 digits to image_size (bilinear) and repeat them over `channels`."""
     if image_size < 8:
         raise ValueError(f"dataset.image_size={image_size}: must be >= 8 (the digits are 8x8)")

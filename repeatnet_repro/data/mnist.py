@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import torch
 
+from ..registry import Range
 from .augment import BatchAugment
 from .base import DATASETS, DataInfo, DatasetMissingError
 from .tensor_loader import TensorLoader
@@ -46,7 +47,7 @@ class MNISTSource:
 
 
 @DATASETS.register("mnist")
-def mnist(root: str, download: bool = False, train_size: Optional[int] = None, pad_crop: int = 2) -> MNISTSource:
+def mnist(root: str, download: bool = False, train_size: Annotated[Optional[int], Range(ge=1, le=60_000)] = None, pad_crop: Annotated[int, Range(ge=0)] = 2) -> MNISTSource:
     """train_size: the first N training images only (null = all 60,000)."""
     if train_size is not None and not 1 <= train_size <= 60_000:
         raise ValueError(f"dataset.train_size={train_size}: must be between 1 and 60000 (or null for all)")

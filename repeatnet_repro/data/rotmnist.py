@@ -7,18 +7,26 @@ of the 70,000 torchvision MNIST images (train + test) drawn with a fixed seed, s
 each rotated once by its own uniform angle in [0, 2 pi). The benchmark's own selection and angles are
 not published, so tables must say which variant ran. Images are padded to 29x29 (one zero row and
 column at the bottom and right, as in the e2cnn experiments) so rotations about the centre pixel are
-exact for multiples of 90 degrees. Training augmentation: a random rotation per sample (`rotate`).
+exact for multiples of 90 degrees.
+
+Training augmentation, by default RepeatNet's main.py (Pad 29, Resize(87), RandomRotation(180,
+bilinear), RandomVerticalFlip, RandomHorizontalFlip, Resize(29), ToTensor): a uniform rotation
+computed at `upsample` = 3 times the resolution, then a vertical and a horizontal flip, each with
+probability 1/2 (done after the shrink back to 29 px: mirroring commutes exactly with an integer-factor
+antialiased resize). No normalisation (`normalize=false`): their ToTensor feeds the [0, 1] pixels as
+they are, at test time too.
 """
 from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Annotated, Dict, Optional, Tuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..registry import OneOf, Range
 from .augment import BatchAugment, rotate
 from .base import DATASETS, DataInfo, DatasetMissingError
 from .cache import cached
@@ -75,9 +83,11 @@ class RotMNIST:
 
     info = DataInfo(num_classes=10, in_channels=1, image_size=SIZE)
 
-    def __init__(self, variant: str, root: str, mnist_root: str, download: bool, rotate: bool, data_seed: int):
+    def __init__(self, variant: str, root: str, mnist_root: str, download: bool, data_seed: int,
+                 augment: Dict[str, object], normalize: bool):
         self.variant, self.root, self.mnist_root = variant, Path(root), Path(mnist_root)
-        self.download, self.rotate, self.data_seed = download, rotate, data_seed
+        self.download, self.data_seed = download, data_seed
+        self.augment, self.normalize = augment, normalize
 
     @property
     def fix(self) -> str:
@@ -138,8 +148,9 @@ class RotMNIST:
                 eval_batch_size: Optional[int] = None):
         t = self.tensors()
         pixels = t["train_images"].float() / 255
-        norm = dict(mean=[pixels.mean().item()], std=[pixels.std().item()])
-        train_aug = BatchAugment(**norm, train=True, rotate=self.rotate)
+        norm = (dict(mean=[pixels.mean().item()], std=[pixels.std().item()]) if self.normalize
+                else dict(mean=[0.0], std=[1.0]))
+        train_aug = BatchAugment(**norm, train=True, **self.augment)
         train = TensorLoader(t["train_images"], t["train_labels"], batch_size, train_aug, shuffle=True,
                              seed=seed, device=device)
         test = TensorLoader(t["test_images"], t["test_labels"], eval_batch_size or batch_size,
@@ -175,10 +186,15 @@ class RotMNIST:
 
 
 @DATASETS.register("rotmnist")
-def rotmnist(root: str, mnist_root: str, variant: str = "official", download: bool = False, rotate: bool = True,
-             data_seed: int = 0) -> RotMNIST:
-    """29x29 single-channel digits, 10 classes; `rotate` adds a random rotation per training sample."""
+def rotmnist(root: str, mnist_root: str, variant: Annotated[str, OneOf(("official", "rotated"))] = "official", download: bool = False, rotate: bool = True,
+             upsample: Annotated[int, Range(ge=1)] = 3, vflip: bool = True, flip: bool = True, normalize: bool = False,
+             data_seed: Annotated[int, Range(ge=0)] = 0) -> RotMNIST:
+    """29x29 single-channel digits, 10 classes. Training: `rotate` (uniform angle, at `upsample` times
+    the resolution), `vflip`, `flip` (horizontal); `normalize` by the training pixels' mean / std."""
     if variant not in ("official", "rotated"):
         raise ValueError(f"dataset.variant={variant}: valid variants are official (mnist_rotation_new.zip) "
                          "and rotated (built from MNIST)")
-    return RotMNIST(variant, root, mnist_root, download, rotate, data_seed)
+    if upsample < 1:
+        raise ValueError(f"dataset.upsample={upsample}: must be >= 1 (1 rotates at 29 px, RepeatNet's code at 3)")
+    augment = dict(rotate=rotate, upsample=upsample, vflip=vflip, flip=flip)
+    return RotMNIST(variant, root, mnist_root, download, data_seed, augment, normalize)

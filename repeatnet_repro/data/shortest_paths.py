@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import zipfile
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Annotated, Dict, Optional
 
 import numpy as np
 import torch
 
+from ..registry import OneOf, Range
 from ..engine.atomic import atomic_write
 from .base import DATASETS, DataInfo, DatasetMissingError
 from .tensor_loader import TensorLoader
@@ -190,8 +191,8 @@ class ShortestPaths:
 
 
 @DATASETS.register("shortest_paths")
-def shortest_paths(root: str, phase: int = 1, curriculum: bool = False, train_size: int = 5000,
-                   heldout_size: int = 1000, obstacle_p: float = 0.1, data_seed: int = 0) -> ShortestPaths:
+def shortest_paths(root: str, phase: Annotated[int, OneOf(PHASES)] = 1, curriculum: bool = False, train_size: Annotated[int, Range(ge=1)] = 5000,
+                   heldout_size: Annotated[int, Range(ge=1)] = 1000, obstacle_p: Annotated[float, Range(ge=0, lt=1)] = 0.1, data_seed: Annotated[int, Range(ge=0)] = 0) -> ShortestPaths:
     """Curriculum phase `phase` (1..5): q2 within a window of side 5, 9, 13, 17, 21 around q1.
 
     curriculum=true trains on phases 1..5 in turn, the run's epochs split evenly among them (Fig. 5).

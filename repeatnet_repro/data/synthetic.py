@@ -1,10 +1,11 @@
 """Class-conditional random patterns: learnable stand-in data of any shape, made from a seed."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Annotated, Optional
 
 import torch
 
+from ..registry import Range
 from .augment import BatchAugment
 from .base import DATASETS, DataInfo
 from .tensor_loader import TensorLoader
@@ -41,8 +42,8 @@ class Synthetic:
 
 
 @DATASETS.register("synthetic")
-def synthetic(num_classes: int = 10, channels: int = 3, image_size: int = 32, train_size: int = 512,
-              test_size: int = 256, noise: float = 0.2, data_seed: int = 0) -> Synthetic:
+def synthetic(num_classes: Annotated[int, Range(ge=1)] = 10, channels: Annotated[int, Range(ge=1)] = 3, image_size: Annotated[int, Range(ge=1)] = 32, train_size: Annotated[int, Range(ge=1)] = 512,
+              test_size: Annotated[int, Range(ge=1)] = 256, noise: Annotated[float, Range(ge=0)] = 0.2, data_seed: Annotated[int, Range(ge=0)] = 0) -> Synthetic:
     """Any shape and class count, e.g. a stand-in for CIFAR-100 or Tiny ImageNet in tests."""
     for key, value in (("num_classes", num_classes), ("channels", channels), ("image_size", image_size),
                        ("train_size", train_size), ("test_size", test_size)):

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Annotated, Dict, Optional
 
 import torch
 
+from ..registry import OneOf, Range
 from .augment import BatchAugment
 from .base import DATASETS, DataInfo, DatasetMissingError
 from .cache import cached
@@ -128,7 +129,7 @@ class TinyImageNet:
 
 
 @DATASETS.register("tinyimagenet")
-def tinyimagenet(root: str, download: bool = False, crop: int = 56, eval_crops: int = 10,
+def tinyimagenet(root: str, download: bool = False, crop: Annotated[int, Range(ge=8, le=64)] = 56, eval_crops: Annotated[int, OneOf((1, 10))] = 10,
                  flip: bool = True) -> TinyImageNet:
     """Train on random-size crops of side `crop`; evaluate on 10 (or 1) crops of that side."""
     if not 8 <= crop <= 64:

@@ -29,6 +29,11 @@ class Context:
         return self.world > 1
 
 
+def rank_from_env() -> int:
+    """This process's rank as torchrun sets it (0 outside torchrun), readable before `setup`."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def setup(device_type: str) -> Context:
     """Join the process group torchrun describes (gloo on CPU, NCCL on CUDA); a no-op otherwise."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -1,12 +1,12 @@
 """Optimisers and learning-rate schedules, found by name; schedules scale with the run's budget."""
 from __future__ import annotations
 
-from typing import Iterable, List, Optional
+from typing import Annotated, Iterable, List, Optional
 
 import torch
 from torch import nn
 
-from ..registry import Registry
+from ..registry import Range, Registry
 
 OPTIMIZERS = Registry("optimizer")
 SCHEDULES = Registry("schedule")
@@ -29,15 +29,15 @@ def _fused(device: torch.device) -> Optional[bool]:
 
 
 @OPTIMIZERS.register("sgd")
-def sgd(model: nn.Module, device: torch.device, lr: float = 0.1, momentum: float = 0.9,
-        weight_decay: float = 5e-4, nesterov: bool = False) -> torch.optim.Optimizer:
+def sgd(model: nn.Module, device: torch.device, lr: Annotated[float, Range(gt=0)] = 0.1, momentum: Annotated[float, Range(ge=0, lt=1)] = 0.9,
+        weight_decay: Annotated[float, Range(ge=0)] = 5e-4, nesterov: bool = False) -> torch.optim.Optimizer:
     return torch.optim.SGD(param_groups(model, weight_decay), lr=lr, momentum=momentum,
                            nesterov=nesterov, fused=_fused(device))
 
 
 @OPTIMIZERS.register("adam")
-def adam(model: nn.Module, device: torch.device, lr: float = 1e-3, weight_decay: float = 0.0,
-         beta1: float = 0.9, beta2: float = 0.999) -> torch.optim.Optimizer:
+def adam(model: nn.Module, device: torch.device, lr: Annotated[float, Range(gt=0)] = 1e-3, weight_decay: Annotated[float, Range(ge=0)] = 0.0,
+         beta1: Annotated[float, Range(ge=0, lt=1)] = 0.9, beta2: Annotated[float, Range(ge=0, lt=1)] = 0.999) -> torch.optim.Optimizer:
     return torch.optim.Adam(param_groups(model, weight_decay), lr=lr, betas=(beta1, beta2),
                             fused=_fused(device))
 
@@ -63,15 +63,15 @@ def _scaled(epochs: Iterable[int], scale: float) -> List[int]:
 
 
 @SCHEDULES.register("multistep")
-def multistep(optimizer: torch.optim.Optimizer, scale: float, milestones: List[int] = [60, 120, 160],
-              gamma: float = 0.2) -> Schedule:
+def multistep(optimizer: torch.optim.Optimizer, scale: float, milestones: Annotated[List[int], Range(ge=1)] = [60, 120, 160],
+              gamma: Annotated[float, Range(gt=0)] = 0.2) -> Schedule:
     """lr x gamma at each milestone epoch (milestones scale with the budget)."""
     return Schedule(torch.optim.lr_scheduler.MultiStepLR(optimizer, _scaled(milestones, scale), gamma))
 
 
 @SCHEDULES.register("exponential")
-def exponential(optimizer: torch.optim.Optimizer, scale: float, gamma: float = 0.8,
-                start_epoch: int = 10) -> Schedule:
+def exponential(optimizer: torch.optim.Optimizer, scale: float, gamma: Annotated[float, Range(gt=0)] = 0.8,
+                start_epoch: Annotated[int, Range(ge=1)] = 10) -> Schedule:
     """lr x gamma after every epoch from `start_epoch` on (RepeatNet's rot-MNIST protocol)."""
     start = _scaled([start_epoch], scale)[0]
     rule = lambda epoch: gamma ** max(0, epoch - start + 1)  # noqa: E731
@@ -79,8 +79,8 @@ def exponential(optimizer: torch.optim.Optimizer, scale: float, gamma: float = 0
 
 
 @SCHEDULES.register("plateau")
-def plateau(optimizer: torch.optim.Optimizer, scale: float, factor: float = 0.5, patience: int = 10,
-            min_lr: float = 0.0) -> Schedule:
+def plateau(optimizer: torch.optim.Optimizer, scale: float, factor: Annotated[float, Range(gt=0, lt=1)] = 0.5, patience: Annotated[int, Range(ge=0)] = 10,
+            min_lr: Annotated[float, Range(ge=0)] = 0.0) -> Schedule:
     """lr x factor when test accuracy has not improved for `patience` epochs (scaled with the budget)."""
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="max", factor=factor, patience=max(1, round(patience * scale)), min_lr=min_lr)

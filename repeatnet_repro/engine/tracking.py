@@ -6,6 +6,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from . import sweep_outcomes
+
 log = logging.getLogger(__name__)
 
 
@@ -66,26 +68,52 @@ class WandbTracker(Tracker):
         self._guard("finish", lambda: self.run.finish(exit_code=1 if failed else 0))
 
 
+#: seconds W&B online may take to start a run before the run logs offline instead
+ONLINE_TIMEOUT_S = 8.0
+#: set once W&B online failed in this sweep, so later jobs go offline at once instead of waiting again
+UNREACHABLE_FLAG = "wandb_unreachable"
+
+
+def _first_line(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else ""
+
+
 def make_tracker(logger_cfg: Any, run_dir: Path, name: str, group: str, tags: List[str],
                  config: Dict[str, Any]) -> Tracker:
-    """The tracker the `logger` group asks for; on any W&B error one warning and a plain Tracker."""
+    """The tracker the `logger` group asks for. W&B online that does not answer within ONLINE_TIMEOUT_S
+    logs offline instead (`wandb sync` uploads it later), and once per sweep; any other W&B error is one
+    warning and a plain Tracker."""
     if logger_cfg.name == "none" or logger_cfg.mode == "disabled":
         return Tracker()
-    if logger_cfg.mode not in ("offline", "online"):
-        raise ValueError(f"logger.mode={logger_cfg.mode}: valid modes are offline, online, disabled")
     id_file = Path(run_dir) / "wandb_id.txt"
     run_id: Optional[str] = id_file.read_text().strip() if id_file.exists() else None
+    mode = logger_cfg.mode
+    if mode == "online" and sweep_outcomes.flagged(UNREACHABLE_FLAG):
+        log.warning("W&B online was unreachable earlier in this sweep; this run logs offline to %s/wandb "
+                    "(upload later with `wandb sync`)", run_dir)
+        mode = "offline"
     try:
         import wandb
 
         run_id = run_id or uuid.uuid4().hex[:12]
         id_file.write_text(run_id)
-        run = wandb.init(project=logger_cfg.project, entity=logger_cfg.entity, mode=logger_cfg.mode,
-                         dir=str(run_dir), name=name, group=group, tags=tags, config=config, id=run_id,
-                         resume="allow", reinit="finish_previous",
-                         settings=wandb.Settings(quiet=True, init_timeout=60))
-        return WandbTracker(run)
+
+        def start(mode: str) -> Any:
+            return wandb.init(project=logger_cfg.project, entity=logger_cfg.entity, mode=mode,
+                              dir=str(run_dir), name=name, group=group, tags=tags, config=config, id=run_id,
+                              resume="allow", reinit="finish_previous",
+                              settings=wandb.Settings(quiet=True, init_timeout=ONLINE_TIMEOUT_S))
+        try:
+            return WandbTracker(start(mode))
+        except Exception as err:
+            if mode != "online":
+                raise
+            sweep_outcomes.flag(UNREACHABLE_FLAG)
+            log.warning("W&B online did not answer within %.0f s (%s: %s); this run logs offline to %s/wandb "
+                        "(upload later with `wandb sync`)", ONLINE_TIMEOUT_S, type(err).__name__,
+                        _first_line(err), run_dir)
+            return WandbTracker(start("offline"))
     except Exception as err:
         log.warning("W&B unavailable (%s: %s); continuing with the local run record only",
-                    type(err).__name__, str(err).splitlines()[0] if str(err) else "")
+                    type(err).__name__, _first_line(err))
         return Tracker()

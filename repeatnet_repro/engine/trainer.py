@@ -1,11 +1,16 @@
 """A run from a composed config: build everything, train with resume, and keep the run record current."""
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
+import math
 import random
+import signal
+import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator
 
 import numpy as np
 import torch
@@ -14,15 +19,16 @@ from omegaconf import DictConfig, OmegaConf
 
 from ..analysis.counting import count_model
 from ..analysis.post_training import build_analyses
-from ..config import run_tags
+from ..config import run_tags, validate
 from ..count import reference_counts
 from ..data import build_data
 from ..models import build_model
 from . import distributed
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .loop import Step, evaluate, train_epoch
+from .checkpoint import CheckpointError, link_checkpoint, load_checkpoint, save_checkpoint
+from .loop import NonFiniteLossError, Step, evaluate, train_epoch
 from .optim import OPTIMIZERS, SCHEDULES
-from .run_record import RunRecord, git_commit, run_dir_of, versions
+from .resume import check_resume
+from .run_record import RunRecord, git_commit, now, run_dir_of, versions
 from .tasks import make_task
 from .tracking import make_tracker
 
@@ -41,13 +47,17 @@ def seed_everything(seed: int, deterministic: bool) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
+    """auto | cpu | cuda | cuda:N (the config schema checks the spelling)."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("trainer.device=cuda but no CUDA device is visible; use trainer.device=auto or cpu")
-    if name not in ("cpu", "cuda"):
-        raise ValueError(f"trainer.device={name}: valid values are auto, cpu, cuda")
-    return torch.device(name)
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"trainer.device={name} but no CUDA device is visible; use trainer.device=auto or cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"trainer.device={name}: this machine has {torch.cuda.device_count()} CUDA "
+                             f"device(s), cuda:0..cuda:{torch.cuda.device_count() - 1}")
+    return device
 
 
 def planned_epochs(cfg: DictConfig) -> int:
@@ -62,10 +72,6 @@ class Run:
     def __init__(self, cfg: DictConfig, record: RunRecord, ctx: distributed.Context):
         self.cfg, self.record, self.ctx = cfg, record, ctx
         t = cfg.trainer
-        if t.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"trainer.precision={t.precision}: valid values are auto, fp32, bf16")
-        if cfg.mode not in ("train", "eval"):
-            raise ValueError(f"mode={cfg.mode}: valid modes are train, eval")
         self.device = resolve_device(t.device)
         if ctx.active and self.device.type == "cuda":
             self.device = torch.device("cuda", ctx.local_rank)
@@ -147,16 +153,21 @@ class Run:
 
     # ---- checkpoint state ------------------------------------------------------------------
     def state(self, epoch: int, best: Dict[str, Any]) -> Dict[str, Any]:
+        """Everything a resume needs, and the config it was trained with (a resume is checked against it)."""
         state = {"epoch": epoch, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "schedule": self.schedule.state_dict(), "best": best,
-                 "rng_cpu": torch.get_rng_state(), "seed": self.cfg.seed}
+                 "rng_cpu": torch.get_rng_state(), "seed": self.cfg.seed,
+                 "config": OmegaConf.to_container(self.cfg, resolve=True)}
         if torch.cuda.is_available():
             state["rng_cuda"] = torch.cuda.get_rng_state_all()
         return state
 
-    def restore(self, state: Dict[str, Any], path: Path) -> None:
+    def restore(self, state: Dict[str, Any], path: Path, weights_only: bool = False) -> None:
+        """Load a checkpoint's weights (and, to resume, its optimiser, schedule and RNG state)."""
         try:
             self.model.load_state_dict(state["model"])
+            if weights_only:
+                return
             self.optimizer.load_state_dict(state["optimizer"])
             self.schedule.load_state_dict(state["schedule"])
         except (KeyError, RuntimeError, ValueError) as err:
@@ -177,7 +188,7 @@ class Run:
             **{k: self.counts[k] for k in ("params", "params_conv", "macs", "flops")},
             "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
             "versions": versions(), "git_commit": git_commit(Path(cfg.paths.root)),
-            "run_dir": str(self.record.dir),
+            "run_dir": str(self.record.dir), "world_size": self.ctx.world,
         }
 
 
@@ -188,88 +199,204 @@ def keep_best(best: Dict[str, Any], row: Dict[str, Any]) -> Dict[str, Any]:
     return best
 
 
-def train(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
-    """Train (resuming when the run dir or trainer.resume holds a checkpoint); returns the summary.
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM (a scheduler's stop, torchrun tearing down): the run ends as `interrupted`, resumable."""
 
-    Under torchrun every rank trains; only rank 0 writes the run record, checkpoints and W&B.
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Turn SIGTERM into `Interrupted` while training, unless someone else (e.g. submitit) handles it."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def stop(signum, frame):
+        raise Interrupted("SIGTERM")
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {text[0] if text else ''}"
+
+
+def train(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
+    """Train (resuming when the run dir holds a checkpoint); returns the summary.
+
+    Everything is built and every check passes before the record is touched: a rerun that cannot start
+    leaves an existing record byte for byte as it was (a fresh dir gets a `failed` summary naming the
+    error). Under torchrun every rank trains; only rank 0 holds the lock and writes the record,
+    checkpoints and W&B.
     """
-    ctx = distributed.setup(resolve_device(cfg.trainer.device).type)
+    try:
+        validate(cfg)
+        ctx = distributed.setup(resolve_device(cfg.trainer.device).type)
+    except BaseException as err:
+        _fail_fresh(RunRecord(run_dir, writer=distributed.rank_from_env() == 0), err)
+        raise
     record = RunRecord(run_dir, writer=ctx.is_main)
-    record.prepare()
+    try:
+        record.prepare()
+        with record.writing():
+            return _train_locked(cfg, record, ctx)
+    finally:
+        distributed.teardown()
+
+
+@dataclasses.dataclass
+class Start:
+    """Where a training attempt starts, found before anything is written."""
+
+    run: Run
+    epoch: int = 1
+    best: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    changed: Dict[str, Any] = dataclasses.field(default_factory=dict)  # allowed config changes on resume
+    init_from: Dict[str, Any] = dataclasses.field(default_factory=dict)  # the checkpoint a fine-tune began from
+
+
+def _fail_fresh(record: RunRecord, err: BaseException) -> None:
+    """A run that could not start: a fresh dir gets a `failed` summary naming the error (so a sweep's
+    failed job shows in its folder); an existing record is left exactly as it was."""
+    if record.writer and record.dir.is_dir() and not record.summary_path.exists() and \
+            not record.metrics_path.exists():
+        record.update_summary(status="failed", mode="train", error=one_line(err), run_dir=str(record.dir))
+
+
+def _prepare(cfg: DictConfig, record: RunRecord, ctx: distributed.Context) -> Start:
+    """Build the run, load what it resumes from and check that it may: every failure here leaves the
+    run dir as it was."""
     run = Run(cfg, record, ctx)
+    new = OmegaConf.to_container(cfg, resolve=True)
+    old = record.config()
+    if record.checkpoint.exists():
+        state = load_checkpoint(record.checkpoint)
+        changed = check_resume(record.dir, state.get("config") or old or new, new, state["epoch"], run.epochs)
+        run.restore(state, record.checkpoint)
+        log.info("resuming %s at epoch %d", record.dir, state["epoch"] + 1)
+        return Start(run, state["epoch"] + 1, state["best"], changed, record.summary().get("init_from", {}))
+    if record.summary().get("status") == "completed":
+        raise CheckpointError(f"run dir {record.dir} holds a completed record but no checkpoint to resume "
+                              "from (curated records are kept without them); train a new run in another "
+                              "hydra.run.dir")
+    changed = check_resume(record.dir, old, new, 0, run.epochs) if old else {}
+    if not cfg.trainer.init_from:
+        return Start(run, changed=changed)
+    source = Path(cfg.trainer.init_from)
+    if source.is_dir():
+        source = source / "checkpoints" / "last.pt"
+    state = load_checkpoint(source)
+    run.restore(state, source, weights_only=True)
+    log.info("fine-tuning from %s (epoch %d of %s)", source, state["epoch"], run_dir_of(source))
+    return Start(run, changed=changed, init_from={"checkpoint": str(source.resolve()), "epoch": state["epoch"],
+                                                  "run_dir": str(run_dir_of(source).resolve())})
+
+
+def _train_locked(cfg: DictConfig, record: RunRecord, ctx: distributed.Context) -> Dict[str, Any]:
+    before = record.summary()
+    try:
+        begin = _prepare(cfg, record, ctx)
+        reference = begin.run.reference()
+    except BaseException as err:
+        _fail_fresh(record, err)
+        raise
+    run = begin.run
+    if begin.epoch > run.epochs and before.get("status") == "completed":
+        log.info("run %s is already completed (%d epochs); nothing to do", record.dir, run.epochs)
+        return before
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    record.begin_attempt(epochs=[begin.epoch, run.epochs], overrides=overrides, changed=begin.changed)
     record.write_config(cfg)
-    resume: Optional[Path] = Path(cfg.trainer.resume) if cfg.trainer.resume else (
-        record.checkpoint if record.checkpoint.exists() else None)
-    start, best = 1, {}
-    if resume is not None:
-        state = load_checkpoint(resume)
-        run.restore(state, resume)
-        start, best = state["epoch"] + 1, state["best"]
-        record.keep_metrics_through(state["epoch"])
-        log.info("resuming from %s at epoch %d", resume, start)
-    started = time.time()
-    elapsed = record.summary().get("wall_time_s", 0.0) if resume else 0.0
-    record.update_summary(**run.base_summary(), **run.reference(), started=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    record.keep_metrics_through(begin.epoch - 1)
+    extra = {"init_from": begin.init_from} if begin.init_from else {}
+    record.update_summary(**run.base_summary(), **reference, **extra)
     tags = [f"{k}:{v}" for k, v in run_tags(cfg).items() if v]
     logger_cfg = cfg.logger if ctx.is_main else OmegaConf.create({"name": "none", "mode": "disabled"})
-    tracker = make_tracker(logger_cfg, run_dir, name=f"{cfg.name}-seed{cfg.seed}",
+    tracker = make_tracker(logger_cfg, record.dir, name=f"{cfg.name}-seed{cfg.seed}",
                            group=cfg.name if not cfg.tags.item else f"{cfg.tags.paper}/{cfg.tags.item}",
                            tags=tags, config=OmegaConf.to_container(cfg, resolve=True))
     failed = True
     try:
-        train_loader, test_loader = run.loaders()
-        heldout = run.heldout_loaders()
-        for epoch in range(start, run.epochs + 1):
-            epoch_started = time.time()
-            train_loader.set_epoch(epoch)
-            test_loader.set_epoch(epoch)
-            lr = run.optimizer.param_groups[0]["lr"]
-            tr = train_epoch(run.forward_model, train_loader, run.task, run.optimizer, run.step,
-                             run.sharing.regularization, f"epoch {epoch}/{run.epochs}", cfg.trainer.progress and ctx.is_main,
-                             cfg.budget.max_train_batches)
-            te = evaluate(run.forward_model, test_loader, run.task, run.step, cfg.budget.max_eval_batches)
-            row = {"epoch": epoch, "lr": lr, **{f"train_{k}": v for k, v in tr.items()},
-                   **{f"test_{k}": v for k, v in te.items()}}
-            if run.curriculum is not None:
-                row["train_phase"] = run.curriculum.phase
-            for name, loader in heldout.items():
-                row.update({f"{name}_{k}": v for k, v in evaluate(
-                    run.forward_model, loader, run.task, run.step, cfg.budget.max_eval_batches).items()})
-            row["seconds"] = time.time() - epoch_started
-            run.schedule.step(te.get("f1", te["acc"]))
-            best = keep_best(best, row)
-            record.append_metrics(row)
-            if ctx.is_main:
-                run.sharing.on_epoch_end(epoch, record.artifacts, last=epoch == run.epochs)
-            if ctx.is_main and (epoch % cfg.trainer.checkpoint_every == 0 or epoch == run.epochs):
-                save_checkpoint(record.checkpoint, run.state(epoch, best))
-            tracker.log_epoch(row)
-            if ctx.is_main:
-                log.info("epoch %d/%d  train loss %.4f acc %.2f  test loss %.4f acc %.2f  (%.0f img/s)",
-                         epoch, run.epochs, tr["loss"], tr["acc"], te["loss"], te["acc"], tr["images_per_s"])
-        final = record.metrics()[-1] if record.metrics() else {}
-        if run.analyses:
-            run.run_analyses(test_loader, run.epochs)
-        summary = record.update_summary(
-            status="completed", final=final, best=best, epochs_done=run.epochs,
-            wall_time_s=elapsed + time.time() - started, groups=run.counts.get("groups", {}),
-            finished=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        with record.heartbeat(), sigterm_interrupts():
+            train_loader, test_loader = run.loaders()
+            best = _epochs(cfg, run, record, tracker, train_loader, test_loader, begin.epoch, begin.best)
+            final = record.metrics()[-1] if record.metrics() else {}
+            if run.analyses:
+                run.run_analyses(test_loader, run.epochs)
+        summary = record.end_attempt("completed", final=final, best=best, epochs_done=run.epochs,
+                                     groups=run.counts.get("groups", {}), finished=now(), error=None)
         tracker.log_artifacts(record.artifacts)
         failed = False
         return summary
     except BaseException as err:
-        record.update_summary(status="failed", error=f"{type(err).__name__}: {err}",
-                              wall_time_s=elapsed + time.time() - started,
-                              epochs_done=len(record.metrics()))
+        done = sum(1 for m in record.metrics() if not m.get("nonfinite"))
+        record.end_attempt("interrupted" if isinstance(err, KeyboardInterrupt) else "failed",
+                           error=one_line(err), epochs_done=done)
         raise
     finally:
         tracker.log_summary(record.summary())
         tracker.finish(failed)
-        distributed.teardown()
+
+
+def _epochs(cfg: DictConfig, run: Run, record: RunRecord, tracker, train_loader, test_loader, start: int,
+            best: Dict[str, Any]) -> Dict[str, Any]:
+    """Epochs start..planned: train, test, record, checkpoint; returns the best row's test metrics."""
+    ctx = run.ctx
+    heldout = run.heldout_loaders()
+    saved, attempt_started = start - 1, time.time()
+    for epoch in range(start, run.epochs + 1):
+        epoch_started = time.time()
+        train_loader.set_epoch(epoch)
+        test_loader.set_epoch(epoch)
+        lr = run.optimizer.param_groups[0]["lr"]
+        tr = train_epoch(run.forward_model, train_loader, run.task, run.optimizer, run.step,
+                         run.sharing.regularization, f"epoch {epoch}/{run.epochs}",
+                         cfg.trainer.progress and ctx.is_main, cfg.budget.max_train_batches)
+        tr["images_per_s"] *= ctx.world  # every rank trains its 1/world slice of each global batch
+        te = evaluate(run.forward_model, test_loader, run.task, run.step, cfg.budget.max_eval_batches)
+        row = {"epoch": epoch, "lr": lr, **{f"train_{k}": v for k, v in tr.items()},
+               **{f"test_{k}": v for k, v in te.items()}}
+        if run.curriculum is not None:
+            row["train_phase"] = run.curriculum.phase
+        for name, loader in heldout.items():
+            row.update({f"{name}_{k}": v for k, v in evaluate(
+                run.forward_model, loader, run.task, run.step, cfg.budget.max_eval_batches).items()})
+        row["seconds"] = time.time() - epoch_started
+        nonfinite = sorted(k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v))
+        if nonfinite:  # diverged: record the epoch (null values, flagged), keep the last good checkpoint
+            record.append_metrics({**row, "nonfinite": nonfinite})
+            raise NonFiniteLossError(f"{', '.join(nonfinite)} not finite after epoch {epoch}; the checkpoint of "
+                                     f"epoch {saved} is kept (lower optimizer.lr or set trainer.grad_clip)")
+        run.schedule.step(te.get("f1", te["acc"]))
+        kept = keep_best(best, row)
+        improved, best = kept is not best, kept
+        record.append_metrics(row)
+        if ctx.is_main:
+            run.sharing.on_epoch_end(epoch, record.artifacts, last=epoch == run.epochs)
+        if ctx.is_main and (epoch % cfg.trainer.checkpoint_every == 0 or epoch == run.epochs):
+            save_checkpoint(record.checkpoint, run.state(epoch, best))
+            saved = epoch
+        if ctx.is_main and improved:  # timm's model_best: the epoch the summary's `best` reports
+            if saved == epoch:
+                link_checkpoint(record.checkpoint, record.best_checkpoint)
+            else:
+                save_checkpoint(record.best_checkpoint, run.state(epoch, best))
+        tracker.log_epoch(row)
+        if ctx.is_main:
+            eta = (time.time() - attempt_started) / (epoch - start + 1) * (run.epochs - epoch)
+            log.info("epoch %d/%d  train loss %.4f acc %.2f  test loss %.4f acc %.2f  (lr %.3g, %.0f img/s, "
+                     "%.1f s, ETA %s)", epoch, run.epochs, tr["loss"], tr["acc"], te["loss"], te["acc"], lr,
+                     tr["images_per_s"], row["seconds"], time.strftime("%H:%M:%S", time.gmtime(eta)))
+    return best
 
 
 #: overrides that pick what mode=eval does, not how the evaluated run was built
-EVAL_KEYS = ("mode", "checkpoint", "analysis")
+EVAL_KEYS = ("mode", "checkpoint", "analysis", "logger")
 
 
 def eval_config(cfg: DictConfig) -> DictConfig:
@@ -302,16 +429,18 @@ def eval_config(cfg: DictConfig) -> DictConfig:
 def evaluate_checkpoint(cfg: DictConfig) -> Dict[str, Any]:
     """mode=eval: re-test a run's checkpoint and run the selected analyses, into that run's own record
     (summary `eval` and `analysis`, artifacts/analysis/); the run is rebuilt from its config.yaml."""
+    validate(cfg)
     cfg = eval_config(cfg)
     path = Path(cfg.checkpoint)
     if path.is_dir():
         path = path / "checkpoints" / "last.pt"
     state = load_checkpoint(path)
     record = RunRecord(run_dir_of(path))
-    run = Run(cfg, record, distributed.Context())
-    run.restore(state, path)
-    _, test_loader = run.loaders()
-    metrics = evaluate(run.forward_model, test_loader, run.task, run.step, cfg.budget.max_eval_batches)
-    record.update_summary(eval={**{f"test_{k}": v for k, v in metrics.items()}, "checkpoint": str(path),
-                                "epoch": state["epoch"], "at": time.strftime("%Y-%m-%dT%H:%M:%S")})
-    return run.run_analyses(test_loader, state["epoch"])
+    with record.writing():  # the eval writes into the run's record: not while the run trains
+        run = Run(cfg, record, distributed.Context())
+        run.restore(state, path)
+        _, test_loader = run.loaders()
+        metrics = evaluate(run.forward_model, test_loader, run.task, run.step, cfg.budget.max_eval_batches)
+        record.update_summary(eval={**{f"test_{k}": v for k, v in metrics.items()}, "checkpoint": str(path),
+                                    "epoch": state["epoch"], "at": now()})
+        return run.run_analyses(test_loader, state["epoch"])

@@ -1,10 +1,11 @@
 """A small VGG-style CNN: the quick model for smoke runs, the demo and the scheme comparison."""
 from __future__ import annotations
 
-from typing import List
+from typing import Annotated, List
 
 from torch import nn
 
+from ..registry import Range
 from ..data.base import DataInfo
 from ..sharing import SharedConv2d
 from .registry import MODELS
@@ -39,8 +40,8 @@ class ConvNet(nn.Module):
 
 
 @MODELS.register("convnet")
-def convnet(info: DataInfo, widths: List[int] = [32, 64], convs_per_stage: int = 2,
-            width_mult: int = 1) -> ConvNet:
+def convnet(info: DataInfo, widths: Annotated[List[int], Range(ge=1)] = [32, 64], convs_per_stage: Annotated[int, Range(ge=1)] = 2,
+            width_mult: Annotated[int, Range(ge=1)] = 1) -> ConvNet:
     """widths: channels per stage (each stage halves the resolution); width_mult scales them all."""
     if not widths or min(widths) < 1:
         raise ValueError(f"model.widths={widths}: give one positive width per stage")

@@ -7,11 +7,13 @@ the 20 layers) and the plain CNN is `sharing=none`.
 """
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch.nn.functional as F
 from torch import nn
 
 from ..data.base import DataInfo
-from ..registry import ConfigError
+from ..registry import ConfigError, Range
 from ..sharing import SharedConv2d
 from .registry import MODELS
 
@@ -40,7 +42,7 @@ class PathFinder(nn.Module):
 
 
 @MODELS.register("pathfinder")
-def pathfinder(info: DataInfo, width: int = 32, layers: int = 20) -> PathFinder:
+def pathfinder(info: DataInfo, width: Annotated[int, Range(ge=1)] = 32, layers: Annotated[int, Range(ge=1)] = 20) -> PathFinder:
     """width: channels of the residual layers; layers: number of 3x3 residual layers."""
     if info.task != "segmentation":
         raise ConfigError(f"model=pathfinder predicts a per-pixel map and needs a segmentation dataset "

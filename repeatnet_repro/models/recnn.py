@@ -13,12 +13,12 @@ find nothing to reparametrise (the scheme layer rejects any scheme but `none` fo
 from __future__ import annotations
 
 import math
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 from torch import nn
 
 from ..data.base import DataInfo
-from ..registry import ConfigError
+from ..registry import ConfigError, OneOf, Range
 from .registry import MODELS
 from .rotmnist import KERNELS, PADDINGS, POOL_AFTER, check_image_size, rotmnist_head
 
@@ -64,7 +64,7 @@ class ReCNN(nn.Module):
 
 
 @MODELS.register("recnn")
-def recnn(info: DataInfo, N: int = 4, channel_scale: Optional[float] = None, pool_kernel: int = 2) -> ReCNN:
+def recnn(info: DataInfo, N: Annotated[int, Range(ge=1)] = 4, channel_scale: Annotated[Optional[float], Range(gt=0)] = None, pool_kernel: Annotated[int, OneOf((2, 3))] = 2) -> ReCNN:
     """N: order of the rotation group C_N; channel_scale: c (null = sqrt(4 / N), the paper's choice).
 
     pool_kernel: 2 = the RepeatNet code's 2x2 stride-2 max-pools (its FLOPs); on the odd feature maps

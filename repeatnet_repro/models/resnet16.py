@@ -11,13 +11,13 @@ saying where; ours (EXPERIMENTS.md): head = Linear(64, hidden) -> Linear(hidden,
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Annotated, Optional
 
 import torch.nn.functional as F
 from torch import nn
 
 from ..data.base import DataInfo
-from ..registry import ConfigError
+from ..registry import ConfigError, Range
 from ..sharing import SharedConv2d
 from .registry import MODELS
 
@@ -89,7 +89,7 @@ class ResNet16(nn.Module):
 
 
 @MODELS.register("resnet16")
-def resnet16(info: DataInfo, k: int = 1, hidden: Optional[int] = None) -> ResNet16:
+def resnet16(info: DataInfo, k: Annotated[int, Range(ge=1)] = 1, hidden: Annotated[Optional[int], Range(ge=1)] = None) -> ResNet16:
     """k: width multiplier (k_rep under sharing=repeat); hidden: size of the extra FC layer, or None."""
     if k < 1:
         raise ConfigError(f"model.k={k}: the width multiplier must be a positive integer")

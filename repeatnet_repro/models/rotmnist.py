@@ -1,21 +1,23 @@
 """The plain rot-MNIST CNN of RepeatNet's Table 3 and its FLOP-matched RepeatNet variants.
 
-Same layout as the RE-CNN (models/recnn.py) with ordinary convs: 6 convs without bias (kernels
+Same layout as the RE-CNN (models/recnn.py) with ordinary convs: 6 convs (kernels
 7,5,5,5,5,5; paddings 1,2,2,2,2,0), BN + ELU after each, 2x max-pool after convs 2 and 4, global
 average pool, head Linear(c_last, 64)-BN1d-ELU-Linear(64, classes). The vanilla widths
 22,33,45,45,67,90 give about the RE-CNNs' parameter count. Every conv declares
 `base_channels` from `base_widths` (the vanilla widths), so `model.widths` set to a RE-CNN's
 expanded widths plus `sharing=repeat sharing.plan=width` gives the RepeatNet variant whose conv
-FLOPs match that RE-CNN (widths that are no multiple of the base use the remainder rule).
+FLOPs match that RE-CNN (widths that are no multiple of the base use the remainder rule). The vanilla
+convs have no bias (the authors' NormalCNN); the widened ones keep one, as every Conv2dRepeat of the
+authors' RepCNN does (C4 / C8 / C16: 864 / 1,220 / 1,728 parameters).
 """
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import Annotated, List, Sequence
 
 from torch import nn
 
 from ..data.base import DataInfo
-from ..registry import ConfigError
+from ..registry import ConfigError, Range
 from ..sharing import SharedConv2d
 from .registry import MODELS
 
@@ -51,8 +53,9 @@ def check_image_size(info: DataInfo) -> None:
 class RotMNISTCNN(nn.Module):
     """conv-BN-ELU x 6 with two max-pools.
 
-    A widened conv (width != base) starts Xavier-uniform like RepeatNet's parents; a plain one keeps
-    PyTorch's default init like the paper's vanilla CNN. Convs mapping width -> width form group `w<width>`.
+    A plain conv is the authors' nn.Conv2d(bias=False) with PyTorch's default init (vanilla CNN); a widened
+    one (width != base) is their Conv2dRepeat, which owns a zero-initialised bias and a Xavier-uniform
+    parent. Convs mapping width -> width form group `w<width>`.
     """
 
     def __init__(self, info: DataInfo, widths: Sequence[int], base_widths: Sequence[int]):
@@ -62,7 +65,7 @@ class RotMNISTCNN(nn.Module):
         for i, (width, base, k, p) in enumerate(zip(widths, base_widths, KERNELS, PADDINGS), start=1):
             plain = (width, c_in) == (base, base_in)
             layers += [SharedConv2d(c_in, width, k, padding=p, group=f"w{width}" if c_in == width else None,
-                                    base_channels=(base, base_in),
+                                    bias=not plain, base_channels=(base, base_in),
                                     init="torch_default" if plain else "xavier_uniform"),
                        nn.BatchNorm2d(width), nn.ELU(inplace=True)]
             if i in POOL_AFTER:
@@ -77,8 +80,8 @@ class RotMNISTCNN(nn.Module):
 
 
 @MODELS.register("cnn_rotmnist")
-def cnn_rotmnist(info: DataInfo, widths: List[int] = list(VANILLA_WIDTHS),
-                 base_widths: List[int] = list(VANILLA_WIDTHS)) -> RotMNISTCNN:
+def cnn_rotmnist(info: DataInfo, widths: Annotated[List[int], Range(ge=1)] = list(VANILLA_WIDTHS),
+                 base_widths: Annotated[List[int], Range(ge=1)] = list(VANILLA_WIDTHS)) -> RotMNISTCNN:
     """widths: channels of the six convs; base_widths: their k = 1 (parent) widths for sharing=repeat."""
     for key, values in (("widths", widths), ("base_widths", base_widths)):
         if len(values) != len(KERNELS) or min(values) < 1:

@@ -16,13 +16,13 @@ maps is ambiguous, and no printed count depends on it: ours).
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 import torch.nn.functional as F
 from torch import nn
 
 from ..data.base import DataInfo
-from ..registry import ConfigError
+from ..registry import ConfigError, OneOf, Range
 from ..sharing import SharedConv2d
 from .channel_pad import ChannelPad, check_pad_input
 from .registry import MODELS
@@ -105,7 +105,7 @@ def _check_common(info: DataInfo, width: int, min_size: int, what: str) -> None:
 
 
 @MODELS.register("resnet_cifar")
-def resnet_cifar(info: DataInfo, width: int = 16, blocks: int = 3, uniform: bool = False,
+def resnet_cifar(info: DataInfo, width: Annotated[int, Range(ge=1)] = 16, blocks: Annotated[int, Range(ge=1)] = 3, uniform: bool = False,
                  pad_input: bool = False) -> ShardResNet:
     """width: p (E layout: stages p, 2p, 4p) or n (uniform); blocks: b basic blocks per stage;
     uniform: every stage at n with n -> n blending transitions (SLb); pad_input: zero-pad the image
@@ -120,8 +120,8 @@ def resnet_cifar(info: DataInfo, width: int = 16, blocks: int = 3, uniform: bool
 
 
 @MODELS.register("resnet_imagenet")
-def resnet_imagenet(info: DataInfo, depth: int = 34, width: int = 64, uniform: bool = False,
-                    stem: Optional[str] = None) -> ShardResNet:
+def resnet_imagenet(info: DataInfo, depth: Annotated[int, OneOf((34, 50))] = 34, width: Annotated[int, Range(ge=1)] = 64, uniform: bool = False,
+                    stem: Annotated[Optional[str], OneOf(("conv3", "conv7"))] = None) -> ShardResNet:
     """depth: 34 (basic blocks) or 50 (bottlenecks), 4 blocks in every stage; width: the first
     stage's width (E layout: x, 2x, 4x, 8x; 64 = E-ResNet) or n (uniform: SL-ResNet-34/50(n));
     stem: conv7 (stride 2 + max-pool, ImageNet) | conv3 (stride 1, no max-pool, Tiny ImageNet's

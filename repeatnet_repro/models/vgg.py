@@ -1,19 +1,20 @@
 """RepeatNet's VGG-n (n = 4..11): conv3 layers with bias, BN and ReLU, one linear layer.
 
 Unlike the standard VGG, the head is a single linear layer after global average pooling
-(RepeatNet paper, footnote 2). VGG-n keeps the first n-1 convs of VGG-11's layout. Convs are
+(RepeatNet paper, footnote 2). VGG-n keeps the first n-1 convs of VGG-11's layout. Convs start as
+PyTorch's nn.Conv2d does (the authors' VGG and the parents of their RepeatNet VGGs are nn.Conv2d). Convs are
 named `conv{block}_{i}` (qualified names end in e.g. `.conv3_1`), the names RepeatNet's depth plans
 (`sharing=repeat_vgg<n>`, parent -> child maps of EXPERIMENTS.md) refer to.
 """
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import List
+from typing import Annotated, List
 
 from torch import nn
 
 from ..data.base import DataInfo
-from ..registry import ConfigError
+from ..registry import ConfigError, Range
 from ..sharing import SharedConv2d
 from .registry import MODELS
 
@@ -45,7 +46,8 @@ class VGG(nn.Module):
         for b, widths in enumerate(blocks, start=1):
             for i, width in enumerate(widths, start=1):
                 group = f"w{width}" if c_in == width else None
-                layers[f"conv{b}_{i}"] = SharedConv2d(c_in, width, 3, padding=1, bias=True, group=group)
+                layers[f"conv{b}_{i}"] = SharedConv2d(c_in, width, 3, padding=1, bias=True, group=group,
+                                                      init="torch_default")
                 layers[f"bn{b}_{i}"] = nn.BatchNorm2d(width)
                 layers[f"relu{b}_{i}"] = nn.ReLU(inplace=True)
                 c_in = width
@@ -59,7 +61,7 @@ class VGG(nn.Module):
 
 
 @MODELS.register("vgg")
-def vgg(info: DataInfo, depth: int = 11) -> VGG:
+def vgg(info: DataInfo, depth: Annotated[int, Range(ge=4, le=11)] = 11) -> VGG:
     """depth: n of VGG-n, 4..11 (n-1 convs plus the linear layer)."""
     if not 4 <= depth <= 11:
         raise ConfigError(f"model.depth={depth}: VGG-n is defined for n = 4..11 (VGG-11 layout "

@@ -11,12 +11,12 @@ actually share is the sharing scheme's business: convs of equal shape form the g
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Dict, List, Optional, Tuple
+from typing import Annotated, Dict, List, Optional, Tuple
 
 from torch import nn
 
 from ..data.base import DataInfo
-from ..registry import ConfigError
+from ..registry import ConfigError, OneOf, Range
 from ..sharing import SharedConv2d
 from .channel_pad import ChannelPad, check_pad_input
 from .registry import MODELS
@@ -70,9 +70,9 @@ class VGGNet(nn.Module):
 
 
 @MODELS.register("vggnet")
-def vggnet(info: DataInfo, width: int = 64, uniform: bool = False, pad_input: bool = False,
-           blend: bool = False, layers_per_block: Optional[int] = None, head: Optional[str] = None,
-           dropout: float = 0.5) -> VGGNet:
+def vggnet(info: DataInfo, width: Annotated[int, Range(ge=1)] = 64, uniform: bool = False, pad_input: bool = False,
+           blend: bool = False, layers_per_block: Annotated[Optional[int], Range(ge=1)] = None, head: Annotated[Optional[str], OneOf(("cifar10", "cifar100", "tinyimagenet"))] = None,
+           dropout: Annotated[float, Range(ge=0, lt=1)] = 0.5) -> VGGNet:
     """width: n (uniform) or the first block's width (VGG-16 doubling, 64 = VGG-16);
     uniform: every conv n -> n (E/S/SL); pad_input: zero-pad the image to n channels (S/SL);
     blend: SL's 1x1 blending convs; layers_per_block: l of SL-l (null = VGG-16's 2,2,3,3,3);

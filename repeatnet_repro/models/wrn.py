@@ -1,6 +1,6 @@
 """Pre-activation Wide ResNet WRN-L-w for CIFAR, with the sharing groups of SWRN-L-w-k.
 
-Widths 16, 16w, 32w, 64w; N = (L-4)/6 blocks per stage (BN-ReLU-conv3-[dropout]-BN-ReLU-conv3),
+Widths 16, 16w, 32w, 64w; N = (L-4)/6 blocks per stage (BN-ReLU-conv3-BN-ReLU-[dropout]-conv3),
 strides 1, 2, 2; a 1x1 shortcut (no bias) on the pre-activated input where the width changes; head
 BN-ReLU-global average pool-linear. Soft sharing (Savarese & Maire): in each stage the first block
 (2 convs + shortcut) stays unshared and the 2(N-1) convs of blocks 2..N form group `stage<s>`, so
@@ -8,19 +8,23 @@ SWRN-L-w-k is `model=wrn sharing=soft sharing.templates=k`.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Annotated, Optional
 
 import torch.nn.functional as F
 from torch import nn
 
 from ..data.base import DataInfo
-from ..registry import ConfigError
+from ..registry import ConfigError, Range
 from ..sharing import SharedConv2d
 from .registry import MODELS
 
 
 class PreActBlock(nn.Module):
-    """BN-ReLU-conv3-[dropout]-BN-ReLU-conv3 plus identity, or a 1x1 conv of the pre-activated input."""
+    """BN-ReLU-conv3-BN-ReLU-[dropout]-conv3 plus identity, or a 1x1 conv of the pre-activated input.
+
+    Dropout sits right before the second conv, on the BN-ReLU output, as in wide-resnet.lua (the WRN
+    code the soft-sharing paper follows).
+    """
 
     def __init__(self, c_in: int, c_out: int, stride: int, dropout: float, group: Optional[str]):
         super().__init__()
@@ -33,7 +37,7 @@ class PreActBlock(nn.Module):
 
     def forward(self, x):
         pre = F.relu(self.bn1(x))
-        out = self.conv2(F.relu(self.bn2(self.dropout(self.conv1(pre)))))
+        out = self.conv2(self.dropout(F.relu(self.bn2(self.conv1(pre)))))
         return out + (x if self.shortcut is None else self.shortcut(pre))
 
 
@@ -62,8 +66,8 @@ class WideResNet(nn.Module):
 
 
 @MODELS.register("wrn")
-def wrn(info: DataInfo, depth: int = 28, widen: int = 10, dropout: float = 0.0) -> WideResNet:
-    """depth: L (6N + 4); widen: w; dropout: between a block's convs (0.3 for the paper's '*' rows)."""
+def wrn(info: DataInfo, depth: Annotated[int, Range(ge=10)] = 28, widen: Annotated[int, Range(ge=1)] = 10, dropout: Annotated[float, Range(ge=0, lt=1)] = 0.0) -> WideResNet:
+    """depth: L (6N + 4); widen: w; dropout: before a block's second conv (0.3 for the paper's '*' rows)."""
     if depth < 10 or (depth - 4) % 6:
         valid = ", ".join(str(6 * n + 4) for n in range(1, 7))
         raise ConfigError(f"model.depth={depth}: (depth-4) must be a positive multiple of 6; "

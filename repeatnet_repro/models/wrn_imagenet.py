@@ -8,13 +8,13 @@ channels), so its first 1x1 conv and its projection shortcut are no C->B mapping
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Annotated, Optional
 
 import torch.nn.functional as F
 from torch import nn
 
 from ..data.base import DataInfo
-from ..registry import ConfigError
+from ..registry import ConfigError, Range
 from ..sharing import SharedConv2d
 from .registry import MODELS
 
@@ -71,7 +71,7 @@ class WideResNetImageNet(nn.Module):
 
 
 @MODELS.register("wrn_imagenet")
-def wrn_imagenet(info: DataInfo, widen: int = 2) -> WideResNetImageNet:
+def wrn_imagenet(info: DataInfo, widen: Annotated[int, Range(ge=1)] = 2) -> WideResNetImageNet:
     """widen: bottleneck width multiplier (2 = WRN-50-2, 1 = ResNet-50)."""
     if widen < 1:
         raise ConfigError(f"model.widen={widen}: the bottleneck width multiplier must be a positive integer")

@@ -1,4 +1,5 @@
-"""Run records -> pandas -> every paper table and figure (`python -m repeatnet_repro.report`)."""
+"""Run records -> pandas -> every paper table and figure (`python -m repeatnet_repro.report`), and any runs
+compared by config keys (`report.compare`)."""
 from .collect import load_metrics, load_runs
 from .figures import learning_curves
 from .index import write_index

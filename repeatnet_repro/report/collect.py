@@ -11,6 +11,8 @@ from typing import Dict, Iterable, List, Optional, Union
 
 import pandas as pd
 
+from ..engine.run_record import live_status
+
 SUMMARY_COLUMNS = ["run_dir", "status", "paper", "item", "row", "model", "sharing", "dataset", "seed",
                    "budget", "epochs", "params", "params_conv", "macs", "flops", "wall_time_s"]
 
@@ -59,11 +61,14 @@ def metrics_frame(rows: Iterable[Dict]) -> pd.DataFrame:
 
 
 def load_runs(root: Union[str, Path]) -> pd.DataFrame:
-    """Every summary.json under `root` (recursively); unreadable ones are skipped with a warning row."""
+    """Every summary.json under `root` (recursively); unreadable ones are skipped with a warning row. A run
+    whose writer died shows as `interrupted`, not as still running (run_record.live_status)."""
     rows = []
     for path in sorted(Path(root).rglob("summary.json")):
         try:
-            rows.append(flatten(json.loads(path.read_text()), path.parent))
+            summary = json.loads(path.read_text())
+            summary["status"] = live_status(summary, path.parent)
+            rows.append(flatten(summary, path.parent))
         except (OSError, json.JSONDecodeError) as err:
             rows.append({"run_dir": str(path.parent), "status": f"unreadable: {err}"})
     return runs_frame(rows)

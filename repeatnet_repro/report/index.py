@@ -14,6 +14,18 @@ from .tables import Tables, budget_label, budgets_of, cached_table, fmt
 PAPERS = ("repeatnet", "shardnet", "softshare")
 #: units of the cells ranked as deviations: accuracy-like numbers in points (counts are checked by the tests)
 RANKED_UNITS = ("%", "pp")
+#: where each kind of output lives; only results/runs/curated and what `make results` builds from it are committed
+LAYOUT = """\
+| path | what | in git |
+|---|---|---|
+| `results/paper/` | the numbers the papers report (`reported_*.csv`) and count (`counts_*.csv`) | yes |
+| `results/tables/`, `results/figures/`, `results/README.md` | the report over the curated runs, written only by `make results` (`python -m repeatnet_repro.report all --runs results/runs/curated --out results`) | yes |
+| `results/runs/curated/<study>/` | the run records behind the committed numbers, each study with a README (command, data, budget) | yes |
+| `results/runs/demo/` | `make demo`'s runs; their report in `results/runs/demo/report/` | no |
+| `results/runs/<budget>/` | `make sweep` / `make paper-*` runs at `BUDGET=smoke\\|short\\|paper`; their report in `results/runs/<budget>/report/` | no |
+| `<runs>/report/` | where `python -m repeatnet_repro.report` writes unless `--out` says otherwise (`make report` / `tables` / `figures`: `results/runs/report/`) | no |
+
+`make clean-runs` deletes everything under results/runs except curated/."""
 
 
 def experiments(conf_dir: Path) -> List[Tuple[str, str, str]]:
@@ -113,13 +125,15 @@ def write_index(path: Path, reported: pd.DataFrame, runs: pd.DataFrame, conf_dir
     listed = {(paper, item) for paper, item, _ in found}
     other = runs[[(p, i) not in listed for p, i in zip(runs.paper, runs.item)]]
     others = ", ".join(f"{p}/{i} ({n})" for (p, i), n in other.groupby(["paper", "item"]).size().items()) or "none"
+    untagged = int(runs.paper.isna().sum())
     worst = deviations(tables)
     text = "\n".join([
         "# Results: every table and figure of the three papers",
         "",
-        "Written by `python -m repeatnet_repro.report report` (also `all`, `make report`) from the run records;"
-        " do not edit. Tables: paper value beside our mean ± std (n runs, budget); derived cells (gain %,"
-        " folding) are computed from our own means.",
+        "Written by `python -m repeatnet_repro.report all` from the run records named below; do not edit"
+        " (`make results` writes the committed results/ from results/runs/curated only). Tables: paper value"
+        " beside our mean ± std (n runs, budget); derived cells (gain %, folding) are computed from our own"
+        " means.",
         "",
         "## Where the numbers come from",
         "",
@@ -129,7 +143,13 @@ def write_index(path: Path, reported: pd.DataFrame, runs: pd.DataFrame, conf_dir
         "",
         pd.DataFrame(lines).to_markdown(index=False),
         "",
-        f"Run records of other experiments (runs): {others}.",
+        f"Run records of other experiments (runs): {others}."
+        + (f" Runs tagged with no experiment: {untagged} (`python -m repeatnet_repro.report compare --by"
+           " KEY,...` groups them by config keys)." if untagged else ""),
+        "",
+        "## Layout of results/",
+        "",
+        LAYOUT,
         "",
         f"## Largest deviations from the papers (top {len(worst)}, accuracies/errors/gains in points)",
         "",

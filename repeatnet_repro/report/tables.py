@@ -37,6 +37,9 @@ QUANTITIES: Dict[str, Callable[[Dict], Optional[float]]] = {
     "gain": lambda r: None,  # RepeatNet Table 3: derived across rows (DERIVED), not a per-run number
 }
 DEFAULT_COLUMNS = ["acc", "params"]
+#: a long table's columns (also when it has no line: an item whose only runs failed)
+LONG_COLUMNS = ["paper", "item", "row", "column", "unit", "quoted", "paper_value", "mean", "std", "n", "runs",
+                "budget", "note", "diff"]
 
 
 def _sub100(v: Optional[float]) -> Optional[float]:
@@ -187,7 +190,7 @@ def build_table(paper: str, item: str, reported: pd.DataFrame, runs: pd.DataFram
                 "diff": (cell["mean"] - paper_value) if cell["mean"] is not None and paper_value is not None
                 else None,
             })
-    return pd.DataFrame(lines)
+    return pd.DataFrame(lines, columns=LONG_COLUMNS)
 
 
 def budget_label(name, epochs) -> str:
@@ -218,26 +221,43 @@ def cell_text(line: Dict) -> str:
     return f"{fmt(line['mean'])}{spread} (n={line['n']}, {line['budget']})"
 
 
-def to_markdown(long: pd.DataFrame, title: str) -> str:
-    """Wide Markdown: per column a 'paper' and a 'reproduced' cell, then the derived cells' formulas."""
-    wide = []
+def wide(long: pd.DataFrame) -> pd.DataFrame:
+    """The paper's layout: one line per row and, per column, the paper's value beside ours (two header
+    levels: column, then 'paper' | 'reproduced')."""
+    entries = []
     for row, part in long.groupby("row", sort=False):
-        entry = {"row": row}
+        entry = {("row", ""): row}
         for line in part.to_dict("records"):
-            entry[f"{line['column']} paper"] = "not reported" if pd.isna(line["paper_value"]) \
+            entry[line["column"], "paper"] = "not reported" if pd.isna(line["paper_value"]) \
                 else fmt(line["paper_value"])
-            entry[f"{line['column']} reproduced"] = cell_text(line)
-        wide.append(entry)
-    body = pd.DataFrame(wide).to_markdown(index=False) if wide else "(no rows)"
+            entry[line["column"], "reproduced"] = cell_text(line)
+        entries.append(entry)
+    frame = pd.DataFrame(entries, columns=None if entries else [("row", "")])
+    frame.columns = pd.MultiIndex.from_tuples(frame.columns)
+    return frame
+
+
+def to_markdown(long: pd.DataFrame, title: str) -> str:
+    """Wide Markdown (column headers 'error@cifar10 paper', ...), then the derived cells' formulas."""
+    frame = wide(long)
+    flat = frame.set_axis([" ".join(filter(None, c)) for c in frame.columns], axis=1)
+    body = flat.to_markdown(index=False) if len(flat) else "(no rows)"
     notes = sorted(set(long.note.dropna())) if "note" in long else []
     derived = "".join(f"\n- {n}" for n in notes)
     return (f"# {title}\n\n{body}\n\nreproduced = mean ± std over runs (n runs, budget); paper = as reported."
             f"{derived}\n")
 
 
+def latex_table(frame: pd.DataFrame) -> str:
+    """A booktabs tabular of `frame` (two header levels become \\multicolumn groups), every header and cell
+    escaped for LaTeX; UTF-8 text (±, —) as LaTeX reads it by default."""
+    return frame.astype(str).to_latex(index=False, escape=True, multicolumn_format="c",
+                                      column_format="l" * len(frame.columns))
+
+
 def to_latex(long: pd.DataFrame) -> str:
-    frame = long[["row", "column", "paper_value", "mean", "std", "n", "budget", "diff"]]
-    return frame.to_latex(index=False, float_format="%.2f", na_rep="--")
+    """The Markdown table's layout as a booktabs tabular: rows x columns, paper value beside ours."""
+    return latex_table(wide(long))
 
 
 def items(reported: pd.DataFrame, runs: pd.DataFrame) -> List[Tuple[str, str]]:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Optional, Tuple
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -15,6 +17,7 @@ class SharedConv2d(nn.Module):
     `group` (layers of one group have the same weight shape and may share) and, for width-scaled
     models, `base_channels` = (out, in) of this layer in the unscaled (k = 1) network. The sharing
     scheme later attaches a bank and a slot (`attach`); `weight` is then whatever the bank says.
+    The bias starts at zero, or, with `init="torch_default"`, as nn.Conv2d's: U(+-1/sqrt(fan_in)).
     """
 
     def __init__(
@@ -37,6 +40,9 @@ class SharedConv2d(nn.Module):
         self.init = init
         self.layer_name: Optional[str] = None  # qualified module name, set by the scheme
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        if self.bias is not None and init == "torch_default":
+            bound = 1 / math.sqrt(in_channels * kernel_size * kernel_size)
+            nn.init.uniform_(self.bias, -bound, bound)
         self._bank = None  # kept out of the module tree: the bank is owned by the model's `sharing`
         self.slot: Optional[int] = None
 

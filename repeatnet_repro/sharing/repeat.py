@@ -5,7 +5,8 @@ psi_beta(x) = b1 x / (1 + exp(b2 x)) (RepeatNet eq. 1), elementwise. A child of 
 blocks, tile (a, b) transformed with its own pair (b1, b2) at index a g_in + b; remainder rows, then
 remainder columns (r > 0, rot-MNIST widths only) are psi of the first rows / columns of the child
 built so far, with one extra pair per dimension. A child of exactly the parent's shape is a plain
-copy. Only the weight is shared: every child keeps its own bias (SharedConv2d) and BatchNorm.
+copy. Only the weight is shared: every child keeps its own bias (SharedConv2d) and BatchNorm. A child
+is a Conv2dRepeat in the authors' code, so its bias starts at zero.
 
 Plans: `width` (each layer is a child of its own parent of shape `base_channels`, the k = 1 layer:
 "intra") and `depth` (children read another layer's weight, an explicit child -> parent map: "inter").
@@ -13,12 +14,12 @@ Plans: `width` (each layer is a child of its own parent of shape `base_channels`
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Annotated, Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
-from ..registry import ConfigError
+from ..registry import ConfigError, OneOf, Range
 from .base import SCHEMES, SharedWeights, WeightBank, init_weight_, require_layers, with_unshared
 from .layers import SharedConv2d
 
@@ -73,18 +74,15 @@ class Tiling(nn.Module):
 
 
 class RepeatBank(WeightBank):
-    """One parent weight and the layers built from it (the parent layer itself is a plain copy).
-
-    The parent is Xavier-uniform (RepeatNet) when it has a real child, else initialised as its layer declared.
-    """
+    """One parent weight (initialised as `parent_init`) and the layers built from it (a layer of the
+    parent's own shape is a plain copy)."""
 
     scheme = "repeat"
 
-    def __init__(self, parent_shape: Shape, layers: Sequence[SharedConv2d], beta_init: str):
+    def __init__(self, parent_shape: Shape, layers: Sequence[SharedConv2d], beta_init: str, parent_init: str):
         super().__init__()
         copies = [tuple(layer.weight_shape) == tuple(parent_shape) for layer in layers]
-        init = layers[0].init if all(copies) else "xavier_uniform"
-        self.parent = nn.Parameter(init_weight_(torch.empty(parent_shape), init))
+        self.parent = nn.Parameter(init_weight_(torch.empty(parent_shape), parent_init))
         self.tilings = nn.ModuleDict({str(slot): Tiling(parent_shape, layer.weight_shape, beta_init)
                                       for slot, (layer, copy) in enumerate(zip(layers, copies)) if not copy})
         self._tiling: List[Optional[Tiling]] = [None if copy else self.tilings[str(slot)]
@@ -99,6 +97,13 @@ class RepeatBank(WeightBank):
         tiles = {name: (None if t is None else [t.g_out, t.g_in, t.r_out, t.r_in])
                  for name, t in zip(self.layer_names, self._tiling)}
         return {**super().summary(), "parent_shape": list(self.parent.shape), "tiles": tiles}
+
+
+def zero_bias_(children: Sequence[SharedConv2d]) -> None:
+    """Children start with a zero bias, as the authors' Conv2dRepeat."""
+    for child in children:
+        if child.bias is not None:
+            nn.init.zeros_(child.bias)
 
 
 def check_child(child: SharedConv2d, parent_shape: Shape, parent_name: str, remainder: bool) -> None:
@@ -119,7 +124,10 @@ def check_child(child: SharedConv2d, parent_shape: Shape, parent_name: str, rema
 
 def width_plan(layers: Sequence[SharedConv2d], k_rep: int, remainder: bool, beta_init: str
                ) -> Dict[str, WeightBank]:
-    """Each layer with `base_channels` different from its own is a child of a parent of the base shape."""
+    """Each layer with `base_channels` different from its own is a child of a parent of the base shape.
+
+    The parent belongs to the child (the authors' "intra" Conv2dRepeat), which draws it Xavier-uniform.
+    """
     if not any(layer.base_channels is not None for layer in layers):
         raise ConfigError("sharing=repeat sharing.plan=width: no conv layer of this model declares base_channels "
                           "(its k = 1 shape); width plans work with models that do (resnet16, cnn_rotmnist*), "
@@ -132,7 +140,8 @@ def width_plan(layers: Sequence[SharedConv2d], k_rep: int, remainder: bool, beta
             continue
         parent_shape = (base[0], base[1], layer.kernel_size, layer.kernel_size)
         check_child(layer, parent_shape, "its base shape", remainder)
-        banks[layer.layer_name.replace(".", "_")] = RepeatBank(parent_shape, [layer], beta_init)
+        banks[layer.layer_name.replace(".", "_")] = RepeatBank(parent_shape, [layer], beta_init, "xavier_uniform")
+        zero_bias_([layer])
     if k_rep > 1 and not banks:
         raise ConfigError(f"sharing.k_rep={k_rep}, but no layer is wider than its base shape: this model's widths "
                           "do not follow sharing.k_rep (resnet16 reads it as model.k)")
@@ -154,7 +163,8 @@ def resolve(name: str, layers: Sequence[SharedConv2d]) -> SharedConv2d:
 
 def depth_plan(layers: Sequence[SharedConv2d], parents: Dict[str, str], remainder: bool, beta_init: str
                ) -> Dict[str, WeightBank]:
-    """Children read the weight of another layer (a parent, which keeps its own weight)."""
+    """Children read the weight of another layer (a parent, which keeps its own weight and init: an
+    ordinary nn.Conv2d in the authors' VGGs)."""
     if not parents:
         raise ConfigError("sharing=repeat sharing.plan=depth needs sharing.parents, a child -> parent map "
                           "(e.g. sharing=repeat_vgg4)")
@@ -177,14 +187,16 @@ def depth_plan(layers: Sequence[SharedConv2d], parents: Dict[str, str], remainde
         if layer in parent_of:
             families.setdefault(parent_of[layer], []).append(layer)
     unshared = [layer for layer in layers if layer not in parent_of and layer not in families]
-    banks = {parent.layer_name.replace(".", "_"): RepeatBank(parent.weight_shape, [parent, *children], beta_init)
+    banks = {parent.layer_name.replace(".", "_"): RepeatBank(parent.weight_shape, [parent, *children], beta_init,
+                                                             parent.init)
              for parent, children in sorted(families.items(), key=lambda f: layers.index(f[0]))}
+    zero_bias_(list(parent_of))
     return with_unshared(unshared, banks)
 
 
 @SCHEMES.register("repeat")
-def repeat(layers: List[SharedConv2d], plan: str = "width", k_rep: int = 1, parents: Dict[str, str] = {},
-           remainder: bool = False, beta_init: str = "xavier_uniform") -> SharedWeights:
+def repeat(layers: List[SharedConv2d], plan: Annotated[str, OneOf(PLANS)] = "width", k_rep: Annotated[int, Range(ge=1)] = 1, parents: Dict[str, str] = {},
+           remainder: bool = False, beta_init: Annotated[str, OneOf(BETA_INITS)] = "xavier_uniform") -> SharedWeights:
     """plan: width (parents = the layers' base_channels shapes; models read k_rep as their width
     multiplier) or depth (parents: child -> parent layer names); remainder: allow widths that are not
     multiples of the parent's (RepeatNet's remainder rule); beta_init: xavier_uniform | identity."""

@@ -8,13 +8,13 @@ exempt from weight decay (paper, Sec. 4.1).
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Annotated, Any, Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..registry import ConfigError
+from ..registry import ConfigError, OneOf, Range
 from .base import SCHEMES, SharedWeights, WeightBank, init_weight_, require_layers, split_groups, with_unshared
 from .layers import SharedConv2d
 
@@ -130,8 +130,8 @@ def templates_per_group(templates: Any, groups: Dict[str, List[SharedConv2d]]) -
 
 
 @SCHEMES.register("soft")
-def soft(layers: List[SharedConv2d], templates: Any = None, coeff_init: str = "orthogonal",
-         reg_lambda: float = 0.0, lsm_epochs: List[int] = [], lsm_last: bool = True) -> SharedWeights:
+def soft(layers: List[SharedConv2d], templates: Any = None, coeff_init: Annotated[str, OneOf(COEFF_INITS)] = "orthogonal",
+         reg_lambda: Annotated[float, Range(ge=0)] = 0.0, lsm_epochs: Annotated[List[int], Range(ge=1)] = [], lsm_last: bool = True) -> SharedWeights:
     """templates: k per group (null = group size, int, or {group: k}); coeff_init: orthogonal |
     identity | sparse | normal; reg_lambda: lambda_R of the recurrence regulariser; lsm_epochs: epochs
     after which each group's LSM is saved to artifacts/lsm/ (also after the last one if lsm_last)."""

@@ -14,13 +14,18 @@ from ...engine.atomic import atomic_write  # noqa: E402
 from ..tables import budgets_of, largest_budget  # noqa: E402
 
 
+#: no date and no software version in the files, so the same run records give byte-identical figures
+METADATA = {"png": {"Software": None}, "pdf": {"Creator": None, "Producer": None, "CreationDate": None}}
+
+
 def save(fig, stem: Path) -> Path:
-    """Write `stem`.png and `stem`.pdf (atomically, like the run records); returns the PNG path."""
+    """Write `stem`.png and `stem`.pdf (atomically, like the run records); returns the PNG path. The
+    suffix is appended: a stem may hold dots (compare's `by_sharing.name_curves`)."""
     for fmt in ("png", "pdf"):
-        atomic_write(stem.with_suffix(f".{fmt}"), lambda f: fig.savefig(f, format=fmt, dpi=150, bbox_inches="tight"),
-                     mode="wb")
+        atomic_write(Path(f"{stem}.{fmt}"), lambda f: fig.savefig(
+            f, format=fmt, dpi=150, bbox_inches="tight", metadata=METADATA[fmt]), mode="wb")
     plt.close(fig)
-    return stem.with_suffix(".png")
+    return Path(f"{stem}.png")
 
 
 def budget_title(runs: pd.DataFrame) -> str:

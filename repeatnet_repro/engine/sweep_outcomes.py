@@ -1,0 +1,62 @@
+"""A sweep's verdict: every job writes its outcome, and after the last one the sweep exits 1 with one line
+naming the failed jobs (Hydra itself exits 0 however many failed). Jobs can also leave flags for the jobs
+after them (W&B found unreachable).
+
+The outcomes live in a folder the sweep's parent process makes and names in REPEATNET_SWEEP_OUTCOMES, so
+jobs in other processes (joblib) or on other nodes (submitit, with the environment exported) report too."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, List, Optional
+
+from hydra.experimental.callback import Callback
+
+from .atomic import write_json
+
+ENV = "REPEATNET_SWEEP_OUTCOMES"
+
+
+def record(job: int, overrides: List[str], error: Optional[str]) -> None:
+    """One job's outcome (error None: it completed); a no-op outside a sweep."""
+    folder = os.environ.get(ENV)
+    if folder and Path(folder).is_dir():
+        write_json(Path(folder) / f"{job}-{os.getpid()}.json",
+                   {"job": job, "overrides": overrides, "error": error})
+
+
+def flag(name: str) -> None:
+    """Note a fact every later job of this sweep should know (e.g. W&B is unreachable)."""
+    folder = os.environ.get(ENV)
+    if folder and Path(folder).is_dir():
+        (Path(folder) / f"{name}.flag").touch()
+
+
+def flagged(name: str) -> bool:
+    folder = os.environ.get(ENV)
+    return bool(folder) and (Path(folder) / f"{name}.flag").exists()
+
+
+class ReportFailedJobs(Callback):
+    """Collects the outcomes of one multirun and turns any failure into exit code 1 after the last job."""
+
+    def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
+        os.environ[ENV] = tempfile.mkdtemp(prefix="repeatnet-sweep-")
+
+    def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
+        folder = Path(os.environ.pop(ENV, ""))
+        if not folder.name or not folder.is_dir():
+            return
+        outcomes = sorted((json.loads(p.read_text()) for p in folder.glob("*.json")), key=lambda o: o["job"])
+        shutil.rmtree(folder, ignore_errors=True)
+        failed = [o for o in outcomes if o["error"]]
+        if failed:
+            named = "; ".join(f"job {o['job']} ({' '.join(o['overrides'])}): {o['error'].splitlines()[0][:160]}"
+                              for o in failed[:5])
+            more = f"; and {len(failed) - 5} more" if len(failed) > 5 else ""
+            print(f"error: {len(failed)} of {len(outcomes)} sweep jobs failed: {named}{more}", file=sys.stderr)
+            sys.exit(1)

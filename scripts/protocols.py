@@ -1,0 +1,20 @@
+"""Write docs/protocols.md: every preset's protocol fields beside their sources (see analysis/protocols.py).
+
+    python scripts/protocols.py           # regenerate; fails naming each field without a current source entry
+"""
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from repeatnet_repro.analysis.protocols import DOCS, ProtocolError, document  # noqa: E402
+from repeatnet_repro.engine.atomic import write_text  # noqa: E402
+
+if __name__ == "__main__":
+    try:
+        text = document()
+    except ProtocolError as err:
+        sys.exit(f"error: {err}")
+    write_text(DOCS / "protocols.md", text)
+    print(f"{text.count(chr(10) + '## ') - 1} presets -> {DOCS / 'protocols.md'}")

@@ -59,8 +59,8 @@ def test_colour_jitter_and_pca_lighting_are_train_only_and_only_lighting_tints_g
     def batches(**options):
         src = DATASETS.build({"name": "imagenet", "root": str(root), "workers": 0, **options})
         train, test = src.loaders(batch_size=32, device=CPU, seed=0)
-        unnormalised = lambda x: x * torch.tensor(STD).view(1, 3, 1, 1) + torch.tensor(MEAN).view(1, 3, 1, 1)  # noqa: E731
-        return unnormalised(next(iter(train))[0]), next(iter(test))[0]
+        x = next(iter(train))[0]
+        return x * torch.tensor(STD).view(1, 3, 1, 1) + torch.tensor(MEAN).view(1, 3, 1, 1), next(iter(test))[0]
 
     plain, plain_test = batches()
     jitter, jitter_test = batches(color_jitter=0.4)

@@ -102,7 +102,7 @@ def prune_blending(model: nn.Module, fractions: Annotated[List[float], Range(ge=
                    ) -> Analysis:
     """ShardNet Sec. 5.2 / Fig. 5: zero the given fraction of smallest-magnitude blending-layer ("linear")
     weights, ranked over all of them together (Han et al.'s magnitude pruning), and test without retraining.
-    Each point records |W_conv| without its pruned weights (`params_conv`), whence the caption's C."""
+    Each point records |W_conv| without its pruned weights (`params_conv`): C = |W_conv|(reference) / that."""
     fractions = _fractions(fractions, "prune_blending.fractions")
     layers = blending_layers(model, "prune_blending")
     params = [layer.bank.own_parameter(layer.slot) for layer in layers]

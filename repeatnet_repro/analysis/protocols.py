@@ -21,6 +21,7 @@ import yaml
 from omegaconf import OmegaConf
 
 from ..config import CONF_DIR, compose
+from ..models import MODELS
 
 DOCS = CONF_DIR.parent / "docs"
 SOURCES = DOCS / "protocol_sources.yaml"
@@ -85,8 +86,6 @@ def read_row(row: str, preset_choice: Dict[str, str]) -> Row:
     for entry in node.get("defaults", []):
         for key, value in entry.items():
             choice[key.removeprefix("override ").lstrip("/")] = value
-    from ..models import MODELS
-
     builder = _builder("model", choice["model"])
     dropout = None
     if "dropout" in MODELS.params(builder, skip=1):  # row value, else the group option's, else the builder's
@@ -114,7 +113,8 @@ def load(name: str) -> Preset:
     sweep = _sweep(name)
     first = compose([f"experiment={name}"])
     choice = {}  # group -> option: the root config's defaults, then the preset's overrides
-    for entry in _load(CONF_DIR / "config.yaml")["defaults"] + _load(CONF_DIR / "experiment" / f"{name}.yaml")["defaults"]:
+    defaults = _load(CONF_DIR / "config.yaml")["defaults"] + _load(CONF_DIR / "experiment" / f"{name}.yaml")["defaults"]
+    for entry in defaults:
         for key, value in (entry.items() if isinstance(entry, dict) else ()):
             choice[key.removeprefix("override ").lstrip("/")] = value
     rows = [read_row(row, choice) for row in sweep["row"]]
@@ -153,6 +153,7 @@ def _keys(node: Dict[str, Any], keys: Sequence[str], lead: str = "", empty: str 
 
 @lru_cache(maxsize=None)
 def reported_metrics(paper: str, item: str) -> str:
+    """Which metrics the item's reported columns are (results/paper/reported_*.csv), as the report reads them."""
     frames = [pd.read_csv(p, dtype=str) for p in sorted(PAPER_DIR.glob("reported_*.csv"))]
     table = pd.concat(frames)
     columns = table[(table.paper == paper) & (table.item == item)].column.str.split("@").str[0]

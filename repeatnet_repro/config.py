@@ -44,6 +44,9 @@ class TrainerConfig:
     progress: bool = True
     init_from: Optional[str] = None  # another run's checkpoint to fine-tune from (its weights only)
     checkpoint_every: int = valid(Range(ge=1), 1)
+    # which split picks the best epoch (best.pt, summary `best`) and drives a plateau schedule; auto: the
+    # validation split when the data set holds one out (dataset.val_size > 0), else the test set
+    select_on: str = valid(OneOf(("auto", "val", "test")), "auto")
 
 
 @dataclasses.dataclass

@@ -64,15 +64,22 @@ def test_cache_is_read_back_instead_of_the_source(tmp_path):
 def test_validation_split_holds_out_training_images(tmp_path):
     write_batches(tmp_path, "cifar10", per_batch=10)  # 50 train, 10 test
     base = {"name": "cifar10", "root": str(tmp_path), "val_size": 8}
-    xtr, ytr, xval, yval = DATASETS.build({**base, "eval_split": "val"}).splits()
+    only_val = DATASETS.build({**base, "eval_split": "val"})
+    (xtr, ytr), (xval, yval) = only_val.splits()["train"], only_val.splits()["eval"]
     assert len(ytr) == 42 and len(yval) == 8
-    everything = DATASETS.build({"name": "cifar10", "root": str(tmp_path)}).splits()[0]
+    assert not only_val.holds_validation, "eval_split=val: the validation split is what test_* measure"
+    everything = DATASETS.build({"name": "cifar10", "root": str(tmp_path)}).splits()["train"][0]
     rows = {bytes(x.numpy()) for x in everything}
     train_rows, val_rows = {bytes(x.numpy()) for x in xtr}, {bytes(x.numpy()) for x in xval}
     assert not train_rows & val_rows and train_rows | val_rows == rows, "a partition of the training set"
-    xtr2, _, xte, _ = DATASETS.build({**base, "eval_split": "test"}).splits()
-    assert torch.equal(xtr2, xtr), "the final run trains on the same 45k-style subset"
-    assert len(xte) == 10, "eval_split=test evaluates on the test batch"
+    beside = DATASETS.build({**base, "eval_split": "test"})
+    parts = beside.splits()
+    assert torch.equal(parts["train"][0], xtr), "the final run trains on the same 45k-style subset"
+    assert len(parts["eval"][1]) == 10, "eval_split=test evaluates on the test batch"
+    assert beside.holds_validation and torch.equal(parts["val"][0], xval), "and on the same validation split"
+    val_loader = beside.validation_loader(batch_size=3, device=CPU, seed=0)
+    assert sum(len(y) for _, y in val_loader) == 8
+    assert DATASETS.build({"name": "cifar10", "root": str(tmp_path)}).validation_loader(3, CPU, 0) is None
 
 
 def test_loaders_augment_training_batches_only(tmp_path):

@@ -161,6 +161,15 @@ def reported_metrics(paper: str, item: str) -> str:
     return " and ".join(found) if found else "no printed metric (a figure)"
 
 
+def reported_epoch(cfg) -> str:
+    """Which epoch's test metrics the record reports (trainer.select_on, engine/trainer.selection_metric)."""
+    d, select_on = cfg.dataset, cfg.trainer.select_on
+    holds = d.get("val_size", 0) > 0 and d.get("eval_split", "test") == "test"
+    if select_on == "val" or (select_on == "auto" and holds):
+        return f"the epoch best on a {d.val_size}-image validation split (select_on={select_on})"
+    return "final epoch"
+
+
 def _per_job(preset: Preset, render) -> str:
     """One value, or, where the jobs differ, each value after the data sets it holds for."""
     groups: Dict[str, List[str]] = {}
@@ -228,7 +237,7 @@ def fields(preset: Preset) -> Dict[str, str]:
         "dropout": by_row(lambda row: "none in the model" if row.dropout is None else _fmt(float(row.dropout))),
         "init": "; ".join(f"{model} + sharing {', '.join(sorted(schemes[model]))}" for model in sorted(schemes)),
         "eval": _per_job(preset, lambda c: _keys(_dataset(c), DATASET_KEYS["eval"],
-                                                 f"final epoch, {reported_metrics(paper, item)}")),
+                                                 f"{reported_epoch(c)}, {reported_metrics(paper, item)}")),
         "seeds": preset.seeds,
         "grad_clip": _per_job(preset, lambda c: f"max norm {_fmt(c.trainer.grad_clip)}" if c.trainer.grad_clip
                               else "none"),

@@ -156,27 +156,41 @@ class Cifar:
                              f"{len(t['train_labels'])} training images")
         return t
 
-    def splits(self) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(train images, labels, eval images, labels): the validation part leaves training when held out."""
+    @property
+    def holds_validation(self) -> bool:
+        """A validation split is held out of training and evaluated beside the test set (the soft-sharing
+        authors' 45k/5k protocol: best epoch on validation, its test accuracy reported)."""
+        return self.val_size > 0 and self.eval_split == "test"
+
+    def splits(self) -> Dict[str, Tuple[torch.Tensor, torch.Tensor]]:
+        """train, eval (what test_* metrics measure) and, when held out beside the test set, val."""
         t = self.tensors()
         xtr, ytr = t["train_images"], t["train_labels"]
+        parts = {"eval": (t["test_images"], t["test_labels"])}
         if self.val_size:
             order = torch.randperm(len(ytr), generator=torch.Generator().manual_seed(self.split_seed))
             keep, held = order[:-self.val_size], order[-self.val_size:]
-            if self.eval_split == "val":
-                return xtr[keep], ytr[keep], xtr[held], ytr[held]
+            parts["eval" if self.eval_split == "val" else "val"] = (xtr[held], ytr[held])
             xtr, ytr = xtr[keep], ytr[keep]
-        return xtr, ytr, t["test_images"], t["test_labels"]
+        return {"train": (xtr, ytr), **parts}
+
+    def _eval_loader(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, device: torch.device,
+                     seed: int) -> TensorLoader:
+        augment = BatchAugment(mean=self.spec.mean, std=self.spec.std, train=False)
+        return TensorLoader(images, labels, batch_size, augment, shuffle=False, seed=seed, device=device)
 
     def loaders(self, batch_size: int, device: torch.device, seed: int,
                 eval_batch_size: Optional[int] = None):
-        xtr, ytr, xev, yev = self.splits()
-        norm = dict(mean=self.spec.mean, std=self.spec.std)
-        train_aug = BatchAugment(**norm, train=True, pad_crop=self.pad_crop, flip=self.flip, cutout=self.cutout)
-        train = TensorLoader(xtr, ytr, batch_size, train_aug, shuffle=True, seed=seed, device=device)
-        test = TensorLoader(xev, yev, eval_batch_size or batch_size, BatchAugment(**norm, train=False),
-                            shuffle=False, seed=seed, device=device)
-        return train, test
+        parts = self.splits()
+        train_aug = BatchAugment(mean=self.spec.mean, std=self.spec.std, train=True, pad_crop=self.pad_crop,
+                                 flip=self.flip, cutout=self.cutout)
+        train = TensorLoader(*parts["train"], batch_size, train_aug, shuffle=True, seed=seed, device=device)
+        return train, self._eval_loader(*parts["eval"], eval_batch_size or batch_size, device, seed)
+
+    def validation_loader(self, batch_size: int, device: torch.device, seed: int) -> Optional[TensorLoader]:
+        """The held-out validation split when `holds_validation`, else None."""
+        parts = self.splits()
+        return self._eval_loader(*parts["val"], batch_size, device, seed) if "val" in parts else None
 
     def prepare(self) -> str:
         """Download when asked, verify the official checksums, build the cache; a one-line summary."""

@@ -2,10 +2,11 @@
 
 A run dir holds one run. Training it again continues that run, so every key that decides what the run
 computes must be what its checkpoint was trained with; only the keys below, which say where and how long
-it runs, may differ. The run record lists each allowed change under its attempt."""
+it runs, may differ, and keys the code gained after the run began, at their defaults. The run record lists
+each allowed change under its attempt."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 from ..registry import ConfigError
 
@@ -47,12 +48,18 @@ def differences(old: Dict[str, Any], new: Dict[str, Any]) -> Dict[str, List[Any]
             if a.get(k, ABSENT) != b.get(k, ABSENT)}
 
 
+def added_since(key: str, change: List[Any], overridden: Sequence[str]) -> bool:
+    """A key the run's config lacks because the code gained it after the run began: allowed at the value the
+    code composes by itself (its default), refused when this command sets it."""
+    return change[0] == ABSENT and not any(key == o or key.startswith(o + ".") for o in overridden)
+
+
 def check_resume(run_dir: Any, old: Dict[str, Any], new: Dict[str, Any], epochs_done: int,
-                 epochs_planned: int) -> Dict[str, List[Any]]:
+                 epochs_planned: int, overridden: Sequence[str] = ()) -> Dict[str, List[Any]]:
     """The allowed differences (for the record); a refused one, or fewer planned epochs than done,
-    raises ResumeMismatch naming every differing key."""
+    raises ResumeMismatch naming every differing key. `overridden`: the keys this command sets."""
     diff = differences(old, new)
-    refused = {k: v for k, v in diff.items() if not may_change(k)}
+    refused = {k: v for k, v in diff.items() if not may_change(k) and not added_since(k, v, overridden)}
     if refused:
         listed = ", ".join(f"{k}: {v[0]!r} -> {v[1]!r}" for k, v in list(refused.items())[:8])
         more = f" (and {len(refused) - 8} more)" if len(refused) > 8 else ""

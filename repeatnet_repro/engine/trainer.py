@@ -10,7 +10,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, List
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ from ..config import run_tags, validate
 from ..count import reference_counts
 from ..data import build_data
 from ..models import build_model
+from ..registry import ConfigError
 from . import distributed
 from .checkpoint import CheckpointError, link_checkpoint, load_checkpoint, save_checkpoint
 from .loop import NonFiniteLossError, Step, evaluate, train_epoch
@@ -84,6 +85,7 @@ class Run:
         self.counts = count_model(self.model, self.source.info)
         self.analyses = build_analyses(cfg.get("analysis"), self.model)
         self.task = make_task(self.source.info.task, self.source.info.num_classes)
+        self.selection = selection_metric(t.select_on, self.source)
         self.optimizer = OPTIMIZERS.build(cfg.optimizer, self.model, self.device, skip=2)
         self.schedule = SCHEDULES.build(cfg.schedule, self.optimizer, self.epochs / cfg.trainer.epochs, skip=2)
         bf16 = t.precision == "bf16" or (t.precision == "auto" and on_cuda)
@@ -112,13 +114,19 @@ class Run:
             return distributed.ShardedLoader(train, self.ctx), distributed.ShardedLoader(test, self.ctx)
         return train, test
 
-    def heldout_loaders(self) -> Dict[str, Any]:
-        """Extra evaluation sets of the data set (held-out sets of every difficulty), by name."""
-        if not hasattr(self.source, "heldout_loaders"):
-            return {}
+    def extra_eval_loaders(self) -> Dict[str, Any]:
+        """Evaluation sets beside the test set, by their metrics' prefix: the validation split held out of
+        training (`val`), held-out sets of every difficulty (`heldout<name>`)."""
         t = self.cfg.trainer
-        loaders = self.source.heldout_loaders(t.eval_batch_size or t.batch_size, self.device, self.cfg.seed)
-        return {f"heldout{name}": loader for name, loader in loaders.items()}
+        batch_size = t.eval_batch_size or t.batch_size
+        loaders = {}
+        if getattr(self.source, "holds_validation", False):
+            val = self.source.validation_loader(batch_size, self.device, self.cfg.seed)
+            loaders["val"] = distributed.ShardedLoader(val, self.ctx) if self.ctx.active else val
+        if hasattr(self.source, "heldout_loaders"):
+            heldout = self.source.heldout_loaders(batch_size, self.device, self.cfg.seed)
+            loaders.update({f"heldout{name}": loader for name, loader in heldout.items()})
+        return loaders
 
     def run_analyses(self, test_loader, epoch: int) -> Dict[str, Any]:
         """Every selected analysis on the current weights, merged into the record's `analysis`.
@@ -189,13 +197,27 @@ class Run:
             "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
             "versions": versions(), "git_commit": git_commit(Path(cfg.paths.root)),
             "run_dir": str(self.record.dir), "world_size": self.ctx.world,
+            "selection": {"best_on": self.selection, "schedule_on": self.selection if self.schedule.needs_metric
+                          else None, "reported": "best" if self.selection.startswith("val_") else "final"},
         }
 
 
-def keep_best(best: Dict[str, Any], row: Dict[str, Any]) -> Dict[str, Any]:
-    key = "test_f1" if "test_f1" in row else "test_acc"
+def selection_metric(select_on: str, source: Any) -> str:
+    """The metric that picks the best epoch and drives a plateau schedule: `val_<m>` on the validation split
+    the data set holds out (the soft-sharing code's 45k/5k protocol), else `test_<m>` (the papers' texts);
+    m is F1 for segmentation, top-1 accuracy otherwise."""
+    holds = getattr(source, "holds_validation", False)
+    if select_on == "val" and not holds:
+        raise ConfigError("trainer.select_on=val needs a validation split held out of training beside the test "
+                          "set: dataset.val_size > 0 with dataset.eval_split=test (cifar10, cifar100)")
+    split = "val" if select_on == "val" or (select_on == "auto" and holds) else "test"
+    return f"{split}_{'f1' if source.info.task == 'segmentation' else 'acc'}"
+
+
+def keep_best(best: Dict[str, Any], row: Dict[str, Any], key: str) -> Dict[str, Any]:
+    """The row with the highest `key` so far: its epoch and every evaluation split's metrics."""
     if key in row and (not best or row[key] > best.get(key, float("-inf"))):
-        return {k: v for k, v in row.items() if k.startswith("test_") or k == "epoch"}
+        return {k: v for k, v in row.items() if k.startswith(("test_", "val_")) or k == "epoch"}
     return best
 
 
@@ -268,6 +290,12 @@ def _fail_fresh(record: RunRecord, err: BaseException) -> None:
         record.update_summary(status="failed", mode="train", error=one_line(err), run_dir=str(record.dir))
 
 
+def overridden_keys() -> List[str]:
+    """The dotted keys (and groups) this command's overrides set."""
+    overrides = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
+    return [o.lstrip("+~").split("=", 1)[0].split("@")[0] for o in overrides]
+
+
 def _prepare(cfg: DictConfig, record: RunRecord, ctx: distributed.Context) -> Start:
     """Build the run, load what it resumes from and check that it may: every failure here leaves the
     run dir as it was."""
@@ -276,7 +304,8 @@ def _prepare(cfg: DictConfig, record: RunRecord, ctx: distributed.Context) -> St
     old = record.config()
     if record.checkpoint.exists():
         state = load_checkpoint(record.checkpoint)
-        changed = check_resume(record.dir, state.get("config") or old or new, new, state["epoch"], run.epochs)
+        changed = check_resume(record.dir, state.get("config") or old or new, new, state["epoch"], run.epochs,
+                               overridden_keys())
         run.restore(state, record.checkpoint)
         log.info("resuming %s at epoch %d", record.dir, state["epoch"] + 1)
         return Start(run, state["epoch"] + 1, state["best"], changed, record.summary().get("init_from", {}))
@@ -284,7 +313,7 @@ def _prepare(cfg: DictConfig, record: RunRecord, ctx: distributed.Context) -> St
         raise CheckpointError(f"run dir {record.dir} holds a completed record but no checkpoint to resume "
                               "from (curated records are kept without them); train a new run in another "
                               "hydra.run.dir")
-    changed = check_resume(record.dir, old, new, 0, run.epochs) if old else {}
+    changed = check_resume(record.dir, old, new, 0, run.epochs, overridden_keys()) if old else {}
     if not cfg.trainer.init_from:
         return Start(run, changed=changed)
     source = Path(cfg.trainer.init_from)
@@ -328,7 +357,8 @@ def _train_locked(cfg: DictConfig, record: RunRecord, ctx: distributed.Context) 
             final = record.metrics()[-1] if record.metrics() else {}
             if run.analyses:
                 run.run_analyses(test_loader, run.epochs)
-        summary = record.end_attempt("completed", final=final, best=best, epochs_done=run.epochs,
+        reported = best if run.selection.startswith("val_") else final  # what the tables quote
+        summary = record.end_attempt("completed", final=final, best=best, reported=reported, epochs_done=run.epochs,
                                      groups=run.counts.get("groups", {}), finished=now(), error=None)
         tracker.log_artifacts(record.artifacts)
         failed = False
@@ -347,7 +377,7 @@ def _epochs(cfg: DictConfig, run: Run, record: RunRecord, tracker, train_loader,
             best: Dict[str, Any]) -> Dict[str, Any]:
     """Epochs start..planned: train, test, record, checkpoint; returns the best row's test metrics."""
     ctx = run.ctx
-    heldout = run.heldout_loaders()
+    extra_eval = run.extra_eval_loaders()
     saved, attempt_started = start - 1, time.time()
     for epoch in range(start, run.epochs + 1):
         epoch_started = time.time()
@@ -363,7 +393,7 @@ def _epochs(cfg: DictConfig, run: Run, record: RunRecord, tracker, train_loader,
                **{f"test_{k}": v for k, v in te.items()}}
         if run.curriculum is not None:
             row["train_phase"] = run.curriculum.phase
-        for name, loader in heldout.items():
+        for name, loader in extra_eval.items():
             row.update({f"{name}_{k}": v for k, v in evaluate(
                 run.forward_model, loader, run.task, run.step, cfg.budget.max_eval_batches).items()})
         row["seconds"] = time.time() - epoch_started
@@ -372,8 +402,8 @@ def _epochs(cfg: DictConfig, run: Run, record: RunRecord, tracker, train_loader,
             record.append_metrics({**row, "nonfinite": nonfinite})
             raise NonFiniteLossError(f"{', '.join(nonfinite)} not finite after epoch {epoch}; the checkpoint of "
                                      f"epoch {saved} is kept (lower optimizer.lr or set trainer.grad_clip)")
-        run.schedule.step(te.get("f1", te["acc"]))
-        kept = keep_best(best, row)
+        run.schedule.step(row[run.selection])
+        kept = keep_best(best, row, run.selection)
         improved, best = kept is not best, kept
         record.append_metrics(row)
         if ctx.is_main:
@@ -389,8 +419,9 @@ def _epochs(cfg: DictConfig, run: Run, record: RunRecord, tracker, train_loader,
         tracker.log_epoch(row)
         if ctx.is_main:
             eta = (time.time() - attempt_started) / (epoch - start + 1) * (run.epochs - epoch)
-            log.info("epoch %d/%d  train loss %.4f acc %.2f  test loss %.4f acc %.2f  (lr %.3g, %.0f img/s, "
-                     "%.1f s, ETA %s)", epoch, run.epochs, tr["loss"], tr["acc"], te["loss"], te["acc"], lr,
+            val = f"  val acc {row['val_acc']:.2f}" if "val_acc" in row else ""
+            log.info("epoch %d/%d  train loss %.4f acc %.2f  test loss %.4f acc %.2f%s  (lr %.3g, %.0f img/s, "
+                     "%.1f s, ETA %s)", epoch, run.epochs, tr["loss"], tr["acc"], te["loss"], te["acc"], val, lr,
                      tr["images_per_s"], row["seconds"], time.strftime("%H:%M:%S", time.gmtime(eta)))
     return best
 

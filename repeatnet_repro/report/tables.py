@@ -18,14 +18,15 @@ import pandas as pd
 
 from ..engine.atomic import write_text
 
-#: quantity -> how to read it off a run row (a flattened summary.json); None where the run has no such number
+#: quantity -> how to read it off a run row (a flattened summary.json); None where the run has no such number.
+#: Accuracies are the `reported` row: the final epoch, or the best-on-validation epoch (trainer.select_on).
 QUANTITIES: Dict[str, Callable[[Dict], Optional[float]]] = {
-    "acc": lambda r: r.get("final_test_acc"),
-    "error": lambda r: _sub100(r.get("final_test_acc")),
-    "top1_error": lambda r: _sub100(r.get("final_test_acc")),
-    "top5": lambda r: r.get("final_test_top5"),
-    "top5_error": lambda r: _sub100(r.get("final_test_top5")),
-    "f1": lambda r: r.get("final_test_f1"),
+    "acc": lambda r: r.get("reported_test_acc"),
+    "error": lambda r: _sub100(r.get("reported_test_acc")),
+    "top1_error": lambda r: _sub100(r.get("reported_test_acc")),
+    "top5": lambda r: r.get("reported_test_top5"),
+    "top5_error": lambda r: _sub100(r.get("reported_test_top5")),
+    "f1": lambda r: r.get("reported_test_f1"),
     "params": lambda r: r.get("params"),
     "params_conv": lambda r: r.get("params_conv"),
     "compression": lambda r: r.get("compression"),  # |W_conv|(reference) / |W_conv|, counted by the run

@@ -162,11 +162,13 @@ def reported_metrics(paper: str, item: str) -> str:
 
 
 def reported_epoch(cfg) -> str:
-    """Which epoch's test metrics the record reports (trainer.select_on, engine/trainer.selection_metric)."""
-    d, select_on = cfg.dataset, cfg.trainer.select_on
-    holds = d.get("val_size", 0) > 0 and d.get("eval_split", "test") == "test"
-    if select_on == "val" or (select_on == "auto" and holds):
-        return f"the epoch best on a {d.val_size}-image validation split (select_on={select_on})"
+    """Which epoch's test metrics the record reports: the trainer's own rule (selection_metric) on the data set
+    the preset builds (building it reads no file)."""
+    from ..data import build_data
+    from ..engine.trainer import selection_metric
+
+    if selection_metric(cfg.trainer.select_on, build_data(cfg.dataset)).startswith("val_"):
+        return f"the epoch best on a {cfg.dataset.val_size}-image validation split (select_on={cfg.trainer.select_on})"
     return "final epoch"
 
 

@@ -100,6 +100,7 @@ class Cifar:
         self.val_size, self.eval_split, self.split_seed = val_size, eval_split, split_seed
         self.pad_crop, self.flip, self.cutout = pad_crop, flip, cutout
         self.info = DataInfo(num_classes=spec.num_classes, in_channels=3, image_size=32)
+        self._splits: Optional[Dict[str, Tuple[torch.Tensor, torch.Tensor]]] = None
 
     @property
     def fix(self) -> str:
@@ -163,7 +164,10 @@ class Cifar:
         return self.val_size > 0 and self.eval_split == "test"
 
     def splits(self) -> Dict[str, Tuple[torch.Tensor, torch.Tensor]]:
-        """train, eval (what test_* metrics measure) and, when held out beside the test set, val."""
+        """train, eval (what test_* metrics measure) and, when held out beside the test set, val (decoded and
+        split once: the loaders and the validation loader share them)."""
+        if self._splits is not None:
+            return self._splits
         t = self.tensors()
         xtr, ytr = t["train_images"], t["train_labels"]
         parts = {"eval": (t["test_images"], t["test_labels"])}
@@ -172,7 +176,8 @@ class Cifar:
             keep, held = order[:-self.val_size], order[-self.val_size:]
             parts["eval" if self.eval_split == "val" else "val"] = (xtr[held], ytr[held])
             xtr, ytr = xtr[keep], ytr[keep]
-        return {"train": (xtr, ytr), **parts}
+        self._splits = {"train": (xtr, ytr), **parts}
+        return self._splits
 
     def _eval_loader(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int, device: torch.device,
                      seed: int) -> TensorLoader:

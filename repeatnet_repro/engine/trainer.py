@@ -358,8 +358,9 @@ def _train_locked(cfg: DictConfig, record: RunRecord, ctx: distributed.Context) 
             if run.analyses:
                 run.run_analyses(test_loader, run.epochs)
         reported = best if run.selection.startswith("val_") else final  # what the tables quote
-        summary = record.end_attempt("completed", final=final, best=best, reported=reported, epochs_done=run.epochs,
-                                     groups=run.counts.get("groups", {}), finished=now(), error=None)
+        summary = record.end_attempt("completed", final=final, best=best, reported=reported,
+                                     epochs_done=run.epochs, groups=run.counts.get("groups", {}), finished=now(),
+                                     error=None)
         tracker.log_artifacts(record.artifacts)
         failed = False
         return summary

@@ -39,3 +39,7 @@ def test_two_gloo_processes_match_one_process_within_tolerance(tmp_path):
     # the unfolded baseline is the model the last epoch tested: the ranks' halves of the test set summed
     assert summary["analysis"]["fold"]["baseline"]["test_acc"] == pytest.approx(summary["final"]["test_acc"])
     assert sorted(p.name for p in (ddp_dir / "artifacts" / "analysis").iterdir()) == ["fold.json", "lsm.json"]
+    # every line is logged once, by rank 0: on the console and in the run's log file the ranks share
+    for said in (proc.stdout + proc.stderr, (ddp_dir / "train.log").read_text()):
+        assert said.count("epoch 1/2  train loss") == 1 and said.count("analysis fold") == 1, said[-2000:]
+        assert said.count("run record:") == 1

@@ -7,6 +7,7 @@ so a run on N processes follows the single-process run (up to BatchNorm statisti
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from typing import Iterator, Tuple
 
@@ -32,6 +33,13 @@ class Context:
 def rank_from_env() -> int:
     """This process's rank as torchrun sets it (0 outside torchrun), readable before `setup`."""
     return int(os.environ.get("RANK", "0"))
+
+
+def log_on_rank_zero() -> None:
+    """Under torchrun every line is logged once: rank 0 logs at INFO, the other ranks only warnings and errors
+    (their progress bars are off too, engine/progress.py)."""
+    if rank_from_env() != 0:
+        logging.getLogger().setLevel(logging.WARNING)
 
 
 def setup(device_type: str) -> Context:
@@ -69,6 +77,9 @@ class ShardedLoader:
 
     def __len__(self) -> int:
         return len(self.loader)
+
+    def limited(self, batches: int) -> "ShardedLoader":
+        return ShardedLoader(self.loader.limited(batches), self.ctx)
 
     def __iter__(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
         for x, y in self.loader:

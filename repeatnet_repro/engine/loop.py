@@ -8,7 +8,8 @@ from typing import Callable, Dict, Optional
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+
+from .progress import bar as progress_bar
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -46,7 +47,7 @@ def train_epoch(model: nn.Module, loader, task, optimizer: torch.optim.Optimizer
     meter = task.meter(step.device)
     total = min(len(loader), max_batches) if max_batches else len(loader)
     started, seen = time.perf_counter(), 0
-    bar = tqdm(total=total, desc=desc, unit="batch", disable=not progress, leave=False, dynamic_ncols=True)
+    bar = progress_bar(total=total, desc=desc, enabled=progress)
     for i, (x, y) in enumerate(loader):
         if i >= total:
             break
@@ -54,7 +55,7 @@ def train_epoch(model: nn.Module, loader, task, optimizer: torch.optim.Optimizer
         with step.autocast():
             logits = model(x)
             loss = task.loss(logits, y)
-            objective = loss + extra_loss()
+        objective = loss + extra_loss()  # the sharing regulariser (soft sharing's LSM) in fp32
         optimizer.zero_grad(set_to_none=True)
         objective.backward()
         if step.grad_clip:
@@ -77,13 +78,15 @@ def train_epoch(model: nn.Module, loader, task, optimizer: torch.optim.Optimizer
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader, task, step: Step, max_batches: Optional[int] = None) -> Dict[str, float]:
-    """Mean loss and metrics over `loader` (a loader may yield [B, n_crops, ...] to average crops)."""
+def evaluate(model: nn.Module, loader, task, step: Step, max_batches: Optional[int] = None,
+             desc: str = "test") -> Dict[str, float]:
+    """Mean loss and metrics over `loader` (a loader may yield [B, n_crops, ...] to average crops); with
+    `max_batches`, over that many batches of a fixed class-balanced subset of it (data/subset.py)."""
     model.eval()
     meter = task.meter(step.device)
-    for i, (x, y) in enumerate(loader):
-        if max_batches and i >= max_batches:
-            break
+    if max_batches:
+        loader = loader.limited(max_batches)
+    for x, y in progress_bar(loader, total=len(loader), desc=desc):
         x, y = x.to(step.device, non_blocking=True), y.to(step.device, non_blocking=True)
         with step.autocast():
             if x.dim() == 5:  # multi-crop evaluation: average the logits of every crop

@@ -22,9 +22,9 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed  ## create .venv and install the package with its dev extra
 
-demo: install  ## train the demo (digits, no download) into results/runs/demo, its report into results/runs/demo/report
+demo: install  ## train the demo (digits, no download) into results/runs/demo/paper, its report into results/runs/demo/report
 	$(PY) -m repeatnet_repro.train -m experiment=demo sharing=none,hard seed=0,1 logger=wandb trainer.progress=false \
-		paths.runs_dir=$(abspath $(DEMO_RUNS))
+		paths.runs_dir=$(abspath results/runs)
 	$(call report_to,all,$(DEMO_RUNS))
 
 test: install  ## run the test suite (CPU only)
@@ -59,24 +59,27 @@ BUDGET ?= paper
 ARGS ?=
 EXPERIMENT_PAPERS := repeatnet shardnet softshare
 experiments_of = $(sort $(patsubst conf/experiment/%.yaml,%,$(wildcard conf/experiment/$(1)/*.yaml)))
-# the runs of a budget stay apart (smoke beside short beside paper): RUNS/BUDGET, their report in RUNS/BUDGET/report
-SWEEP_RUNS = $(RUNS)/$(BUDGET)
-launch = $(PY) -m repeatnet_repro.train -m experiment=$(1) budget=$(BUDGET) paths.runs_dir=$(abspath $(SWEEP_RUNS)) $(ARGS)
+# one sweep, one folder (engine/sweep_layout.py): RUNS/<paper>/<item>/<BUDGET>/<job>, so the budgets of a preset
+# stay apart and rerunning a target resumes its jobs; a sweep's report goes beside its jobs
+launch = $(PY) -m repeatnet_repro.train -m experiment=$(1) budget=$(BUDGET) paths.runs_dir=$(abspath $(RUNS)) $(ARGS)
 
-.PHONY: experiments sweep $(addprefix paper-,$(EXPERIMENT_PAPERS))
+.PHONY: experiments costs sweep $(addprefix paper-,$(EXPERIMENT_PAPERS))
 
-experiments: install  ## list every experiment: runs, epochs per budget, estimated GPU hours
+experiments: install  ## list models, schemes, data sets (present?) and every preset: runs, epochs, data it needs
+	$(PY) -m repeatnet_repro.catalog $(ARGS)
+
+costs: install  ## every preset's estimated GPU hours per budget (composes and counts every job: about a minute)
 	$(PY) scripts/list_experiments.py
 
 sweep: install  ## one experiment, all its runs, then the report: make sweep EXP=softshare/table1 [BUDGET=short] [ARGS=...]
 	@test -n "$(EXP)" -a -f "conf/experiment/$(EXP).yaml" || { echo "EXP='$(EXP)': give one of: $(call experiments_of,*)" >&2; exit 2; }
 	$(call launch,$(EXP))
-	$(call report_to,all,$(SWEEP_RUNS))
+	$(call report_to,all,$(RUNS)/$(EXP)/$(BUDGET))
 
-paper-repeatnet:  ## every RepeatNet experiment, then the report ([BUDGET=short] [ARGS=...])
-paper-shardnet:  ## every ShardNet experiment, then the report ([BUDGET=short] [ARGS=...])
-paper-softshare:  ## every soft-sharing experiment, then the report ([BUDGET=short] [ARGS=...])
+paper-repeatnet:  ## every RepeatNet experiment, then the report of all its runs in RUNS/repeatnet/report
+paper-shardnet:  ## every ShardNet experiment, then the report of all its runs in RUNS/shardnet/report
+paper-softshare:  ## every soft-sharing experiment, then the report of all its runs in RUNS/softshare/report
 $(addprefix paper-,$(EXPERIMENT_PAPERS)): paper-%: install
 	$(foreach exp,$(call experiments_of,$*),$(call launch,$(exp)) &&) true
-	$(call report_to,all,$(SWEEP_RUNS))
+	$(call report_to,all,$(RUNS)/$*)
 # --- end experiments ---

@@ -1,4 +1,4 @@
-"""The command lines around the package: the console scripts (rr-train, rr-count, rr-report) and Hydra's
+"""The command lines around the package: the console scripts (rr-train, rr-count, rr-report, rr-list) and Hydra's
 tab completion through them, `make demo` / `make clean-runs` keeping to git-ignored paths, and
 scripts/prepare_data.py on an ImageFolder copy of CIFAR-10."""
 from __future__ import annotations
@@ -18,7 +18,7 @@ from conftest import REPO
 
 BIN = Path(sys.executable).parent
 SCRIPTS = {"rr-train": "repeatnet_repro.train:main", "rr-count": "repeatnet_repro.count:main",
-           "rr-report": "repeatnet_repro.report.__main__:main"}
+           "rr-report": "repeatnet_repro.report.__main__:main", "rr-list": "repeatnet_repro.catalog:main"}
 
 
 def script(name: str, *args: str, **env: str) -> subprocess.CompletedProcess:
@@ -89,9 +89,9 @@ def test_make_demo_trains_and_reports_under_results_runs_demo_which_git_ignores(
     recipe = subprocess.run(["make", "-n", "demo"], cwd=REPO, capture_output=True, text=True, check=True).stdout
     train = next(line for line in recipe.replace("\\\n", " ").splitlines() if "repeatnet_repro.train" in line)
     report = next(line for line in recipe.splitlines() if "repeatnet_repro.report" in line)
-    assert f"paths.runs_dir={REPO / 'results' / 'runs' / 'demo'}" in train.split()
+    assert f"paths.runs_dir={REPO / 'results' / 'runs'}" in train.split()  # the demo preset's sweep: runs/demo/paper
     assert report.split()[-3:] == ["all", "--runs", "results/runs/demo"]  # no --out: the report goes to <runs>/report
-    assert ignored("results/runs/demo/multirun/demo-none/t/0_seed0/summary.json")
+    assert ignored("results/runs/demo/paper/seed=0,sharing=none/summary.json")
     assert ignored("results/runs/demo/report/tables/demo_digits.md")
     assert not ignored("results/runs/curated/mnist_schemes/none/summary.json")
 

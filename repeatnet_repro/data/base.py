@@ -30,6 +30,11 @@ class Loader(Protocol):
     def __iter__(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]: ...
     def __len__(self) -> int: ...
     def set_epoch(self, epoch: int) -> None: ...
+    def limited(self, batches: int) -> "Loader": ...  # a capped evaluation's fixed class-balanced subset
+
+
+#: what `DataSource.availability()` says, without reading any data
+PRESENT, ABSENT, MADE = "present", "absent", "made by the code"
 
 
 class DataSource(Protocol):
@@ -37,6 +42,8 @@ class DataSource(Protocol):
 
     def loaders(self, batch_size: int, device: torch.device, seed: int,
                 eval_batch_size: Optional[int] = None) -> Tuple[Loader, Loader]: ...
+
+    def availability(self) -> str: ...  # PRESENT | ABSENT (the files loaders() reads) | MADE (none needed)
 
 
 class DatasetMissingError(FileNotFoundError):

@@ -19,7 +19,7 @@ import torch
 
 from ..registry import OneOf, Range
 from .augment import BatchAugment
-from .base import DATASETS, DataInfo, DatasetMissingError
+from .base import ABSENT, DATASETS, PRESENT, DataInfo, DatasetMissingError
 from .cache import cached
 from .image_folder import decode_folder
 from .tensor_loader import TensorLoader
@@ -34,6 +34,7 @@ class CifarSpec:
     name: str
     num_classes: int
     release_class: str  # torchvision's class, whose attributes give url, tgz_md5, base_folder, train_list, test_list
+    base_folder: str  # the release's folder under ROOT (torchvision's base_folder; known without importing it)
     label_key: str
     mean: Tuple[float, float, float]  # per-channel, of the training images (WRN / soft-sharing code)
     std: Tuple[float, float, float]
@@ -46,9 +47,9 @@ class CifarSpec:
 
 
 SPECS = {
-    "cifar10": CifarSpec("cifar10", 10, "CIFAR10", "labels", (125.3 / 255, 123.0 / 255, 113.9 / 255),
+    "cifar10": CifarSpec("cifar10", 10, "CIFAR10", "cifar-10-batches-py", "labels", (125.3 / 255, 123.0 / 255, 113.9 / 255),
                          (63.0 / 255, 62.1 / 255, 66.7 / 255)),
-    "cifar100": CifarSpec("cifar100", 100, "CIFAR100", "fine_labels", (129.3 / 255, 124.1 / 255, 112.4 / 255),
+    "cifar100": CifarSpec("cifar100", 100, "CIFAR100", "cifar-100-python", "fine_labels", (129.3 / 255, 124.1 / 255, 112.4 / 255),
                           (68.2 / 255, 65.4 / 255, 70.4 / 255)),
 }
 
@@ -145,6 +146,13 @@ class Cifar:
                     f"{self.spec.num_classes} matching class folders in train/ and test/ (found {len(classes)} "
                     f"and {len(test_classes)})", self.root, self.fix)
         return {"train_images": xtr, "train_labels": ytr, "test_images": xte, "test_labels": yte}
+
+    def availability(self) -> str:
+        if (self.root / "cache" / f"{self.format}.pt").is_file():
+            return PRESENT
+        if self.format == "folder":
+            return PRESENT if (self.root / "train").is_dir() and (self.root / "test").is_dir() else ABSENT
+        return PRESENT if (self.root / self.spec.base_folder).is_dir() else ABSENT
 
     def tensors(self) -> Dict[str, torch.Tensor]:
         """All images and labels, from the decoded cache (built on first use)."""

@@ -8,7 +8,7 @@ import torch
 
 from ..registry import Range
 from .augment import BatchAugment
-from .base import DATASETS, DataInfo
+from .base import DATASETS, MADE, DataInfo
 from .tensor_loader import TensorLoader
 
 
@@ -18,6 +18,9 @@ class Digits:
     def __init__(self, image_size: int, channels: int, test_fraction: float, split_seed: int):
         self.info = DataInfo(num_classes=10, in_channels=channels, image_size=image_size)
         self.test_fraction, self.split_seed = test_fraction, split_seed
+
+    def availability(self) -> str:
+        return MADE  # bundled with scikit-learn
 
     def tensors(self) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         from sklearn.datasets import load_digits

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..engine.progress import bar as progress_bar
 from .base import DatasetMissingError
 
 
@@ -47,7 +48,8 @@ def decode_folder(root: Path, what: str, fix: str, mode: str = "RGB",
     paths = [p for p, _ in samples]
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
         try:
-            arrays = list(pool.map(lambda p: _decode(p, mode, size), paths, chunksize=256))
+            arrays = list(progress_bar(pool.map(lambda p: _decode(p, mode, size), paths, chunksize=256),
+                                       total=len(paths), desc=f"decoding {what}", unit="img"))
         except (OSError, ValueError) as err:
             raise DatasetMissingError(f"{what} with intact images ({err})", root, fix) from None
     images = torch.from_numpy(np.stack(arrays))

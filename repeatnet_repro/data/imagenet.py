@@ -17,7 +17,7 @@ import torch
 
 from ..registry import OneOf, Range
 from .augment import Lighting
-from .base import DATASETS, DataInfo, DatasetMissingError
+from .base import ABSENT, DATASETS, PRESENT, DataInfo, DatasetMissingError
 from .image_folder import folder_samples
 from .worker_loader import WorkerLoader
 
@@ -76,6 +76,9 @@ class ImageNet:
         return ("ImageNet cannot be downloaded automatically: get ILSVRC-2012 from image-net.org and "
                 f"arrange it as {self.root}/train/<wnid>/*.JPEG and {self.root}/val/<wnid>/*.JPEG, "
                 "or point dataset.root at such a copy")
+
+    def availability(self) -> str:
+        return PRESENT if (self.root / "train").is_dir() and (self.root / "val").is_dir() else ABSENT
 
     def splits(self):
         """(train, val) ImageFolder datasets with the same classes."""

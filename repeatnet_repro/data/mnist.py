@@ -8,10 +8,17 @@ import torch
 
 from ..registry import Range
 from .augment import BatchAugment
-from .base import DATASETS, DataInfo, DatasetMissingError
+from .base import ABSENT, DATASETS, PRESENT, DataInfo, DatasetMissingError
 from .tensor_loader import TensorLoader
 
 MEAN, STD = 0.1307, 0.3081  # the training set's pixel statistics
+#: torchvision's raw layout, ROOT/MNIST/raw/<file> (or <file>.gz)
+RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def raw_present(root: Path) -> bool:
+    raw = Path(root) / "MNIST" / "raw"
+    return all((raw / f).is_file() or (raw / f"{f}.gz").is_file() for f in RAW_FILES)
 
 
 class MNISTSource:
@@ -21,6 +28,9 @@ class MNISTSource:
 
     def __init__(self, root: str, download: bool, train_size: Optional[int], pad_crop: int):
         self.root, self.download, self.train_size, self.pad_crop = Path(root), download, train_size, pad_crop
+
+    def availability(self) -> str:
+        return PRESENT if raw_present(self.root) else ABSENT
 
     def split(self, train: bool):
         from torchvision.datasets import MNIST

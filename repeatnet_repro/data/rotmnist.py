@@ -18,6 +18,7 @@ they are, at test time too.
 """
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 from typing import Annotated, Dict, Optional, Tuple
@@ -28,8 +29,10 @@ import torch.nn.functional as F
 
 from ..registry import OneOf, Range
 from .augment import BatchAugment, rotate
-from .base import DATASETS, DataInfo, DatasetMissingError
+from .base import ABSENT, DATASETS, PRESENT, DataInfo, DatasetMissingError
+from ..engine.progress import bar as progress_bar
 from .cache import cached
+from .mnist import raw_present
 from .tensor_loader import TensorLoader
 
 URL = "http://www.iro.umontreal.ca/~lisa/icml2007data/mnist_rotation_new.zip"
@@ -44,6 +47,8 @@ MNIST_RAW_MD5 = {"train-images-idx3-ubyte": "6bbc9ace898e44ae57da46a324031adb",
 TRAIN_SIZE, TEST_SIZE = 12_000, 50_000
 SIZE = 29
 
+log = logging.getLogger(__name__)
+
 
 def read_amat(path: Path, fix: str) -> Tuple[torch.Tensor, torch.Tensor]:
     """One .amat file -> images uint8 [N, 1, 28, 28] (pixel * 255, rounded), labels int64 [N]."""
@@ -51,6 +56,7 @@ def read_amat(path: Path, fix: str) -> Tuple[torch.Tensor, torch.Tensor]:
 
     if not path.is_file():
         raise DatasetMissingError(f"rot-MNIST file {path.name}", path, fix)
+    log.info("reading %s (once, then cached)", path)
     try:
         values = pd.read_csv(path, sep=r"\s+", header=None, dtype=np.float32).to_numpy()
     except (ValueError, pd.errors.ParserError) as err:
@@ -74,7 +80,8 @@ def rotate_once(images: torch.Tensor, gen: torch.Generator, chunk: int = 8192) -
     """Rotate each uint8 image by its own angle ~ U[0, 2 pi) (bilinear), back to uint8."""
     angles = 2 * math.pi * torch.rand(len(images), generator=gen)
     out = [rotate(images[i:i + chunk], angles[i:i + chunk]).round().clamp(0, 255).to(torch.uint8)
-           for i in range(0, len(images), chunk)]
+           for i in progress_bar(range(0, len(images), chunk), desc="rotating MNIST (once, then cached)",
+                                 unit="chunk")]
     return torch.cat(out)
 
 
@@ -136,13 +143,23 @@ class RotMNIST:
         return {"train_images": rotated[:TRAIN_SIZE], "train_labels": y[:TRAIN_SIZE],
                 "test_images": rotated[TRAIN_SIZE:], "test_labels": y[TRAIN_SIZE:]}
 
+    def cache(self) -> Path:
+        name = "official" if self.variant == "official" else f"rotated-seed{self.data_seed}"
+        return self.root / "cache" / f"{name}.pt"
+
+    def availability(self) -> str:
+        if self.cache().is_file():
+            return PRESENT
+        if self.variant == "official":
+            return PRESENT if all((self.root / f).is_file() for f in (TRAIN_AMAT, TEST_AMAT)) else ABSENT
+        return PRESENT if raw_present(self.mnist_root) else ABSENT
+
     def tensors(self) -> Dict[str, torch.Tensor]:
         if self.download:
             self.fetch()
-        name = "official" if self.variant == "official" else f"rotated-seed{self.data_seed}"
         build = self._official if self.variant == "official" else self._rotated
         fix = f"python scripts/prepare_data.py rotmnist --variant {self.variant} --root {self.root}"
-        return cached(self.root / "cache" / f"{name}.pt", build, fix)
+        return cached(self.cache(), build, fix)
 
     def loaders(self, batch_size: int, device: torch.device, seed: int,
                 eval_batch_size: Optional[int] = None):

@@ -12,6 +12,8 @@ uint8, targets [N, 32, 32] uint8 and phase [N], N = 5 * size (all phases).
 """
 from __future__ import annotations
 
+import copy
+import logging
 import zipfile
 from pathlib import Path
 from typing import Annotated, Dict, Optional
@@ -21,7 +23,8 @@ import torch
 
 from ..registry import OneOf, Range
 from ..engine.atomic import atomic_write
-from .base import DATASETS, DataInfo, DatasetMissingError
+from ..engine.progress import bar as progress_bar
+from .base import DATASETS, MADE, DataInfo, DatasetMissingError
 from .tensor_loader import TensorLoader
 
 GRID = 32
@@ -29,6 +32,8 @@ WINDOWS = (5, 9, 13, 17, 21)  # side of q2's window around q1, per curriculum ph
 PHASES = tuple(range(1, len(WINDOWS) + 1))
 SPLIT_IDS = {"train": 0, "heldout": 1}
 UNREACHED = np.iinfo(np.int32).max // 4
+
+log = logging.getLogger(__name__)
 
 
 def bfs_distances(free: np.ndarray, source: np.ndarray) -> np.ndarray:
@@ -88,7 +93,7 @@ def generate(n: int, window: int, obstacle_p: float, rng: np.random.Generator) -
 def generate_split(split: str, size: int, obstacle_p: float, data_seed: int) -> Dict[str, np.ndarray]:
     """`size` examples of every phase, each phase from its own seed (data_seed, split, phase)."""
     parts = [generate(size, WINDOWS[p - 1], obstacle_p, np.random.default_rng([data_seed, SPLIT_IDS[split], p]))
-             for p in PHASES]
+             for p in progress_bar(PHASES, desc=f"generating shortest paths ({split}, {size} per phase)", unit="phase")]
     return {"inputs": np.concatenate([d["inputs"] for d in parts]),
             "targets": np.concatenate([d["targets"] for d in parts]),
             "phase": np.repeat(np.array(PHASES, dtype=np.uint8), size)}
@@ -121,6 +126,12 @@ class CurriculumLoader:
     def __len__(self) -> int:
         return len(self.per_phase[self.phase])
 
+    def limited(self, batches: int) -> "CurriculumLoader":
+        """Every phase's loader capped to the same seeded subset size (a capped evaluation)."""
+        sub = copy.copy(self)
+        sub.per_phase = {p: loader.limited(batches) for p, loader in self.per_phase.items()}
+        return sub
+
     def __iter__(self):
         return iter(self.per_phase[self.phase])
 
@@ -139,10 +150,14 @@ class ShortestPaths:
     def path(self, split: str) -> Path:
         return self.root / f"{split}_n{self.sizes[split]}_p{self.obstacle_p:g}_seed{self.data_seed}.npz"
 
+    def availability(self) -> str:
+        return MADE  # generated on first use into ROOT
+
     def arrays(self, split: str) -> Dict[str, np.ndarray]:
         """A split's arrays from its .npz, generated and written (atomically) on first use."""
         path = self.path(split)
         if not path.exists():
+            log.info("generating %s (once; later runs read it)", path)
             data = generate_split(split, self.sizes[split], self.obstacle_p, self.data_seed)
             atomic_write(path, lambda f: np.savez(f, **data), mode="wb")
             return data

@@ -7,7 +7,7 @@ import torch
 
 from ..registry import Range
 from .augment import BatchAugment
-from .base import DATASETS, DataInfo
+from .base import DATASETS, MADE, DataInfo
 from .tensor_loader import TensorLoader
 
 
@@ -18,6 +18,9 @@ class Synthetic:
                  test_size: int, noise: float, data_seed: int):
         self.info = DataInfo(num_classes=num_classes, in_channels=channels, image_size=image_size)
         self.train_size, self.test_size, self.noise, self.data_seed = train_size, test_size, noise, data_seed
+
+    def availability(self) -> str:
+        return MADE
 
     def _split(self, n: int, gen: torch.Generator, templates: torch.Tensor):
         labels = torch.randint(0, self.info.num_classes, (n,), generator=gen)

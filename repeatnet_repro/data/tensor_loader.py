@@ -6,12 +6,14 @@ epoch number, which is what makes resuming from a checkpoint exact.
 """
 from __future__ import annotations
 
+import copy
 import math
 from typing import Iterator, Optional, Tuple
 
 import torch
 
 from .augment import BatchAugment
+from .subset import balanced_indices
 
 
 class TensorLoader:
@@ -33,6 +35,15 @@ class TensorLoader:
     def __len__(self) -> int:
         n = len(self.targets)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def limited(self, batches: int) -> "TensorLoader":
+        """The first `batches` batches of a fixed class-balanced subset (a capped evaluation, data/subset.py);
+        targets that are not one class index per example (segmentation maps) give a seeded shuffle."""
+        labels = self.targets if self.targets.dim() == 1 and not self.targets.is_floating_point() else None
+        idx = balanced_indices(len(self.targets), batches * self.batch_size, labels).to(self.device)
+        sub = copy.copy(self)
+        sub.images, sub.targets = self.images[idx], self.targets[idx]
+        return sub
 
     def _generator(self) -> torch.Generator:
         gen = torch.Generator(device=self.device)

@@ -17,7 +17,7 @@ import torch
 
 from ..registry import OneOf, Range
 from .augment import BatchAugment
-from .base import DATASETS, DataInfo, DatasetMissingError
+from .base import ABSENT, DATASETS, PRESENT, DataInfo, DatasetMissingError
 from .cache import cached
 from .image_folder import decode_folder
 from .tensor_loader import TensorLoader
@@ -75,6 +75,10 @@ class TinyImageNet:
     def fix(self) -> str:
         return (f"download it with `python scripts/prepare_data.py tinyimagenet --root {self.root}` "
                 "(or dataset.download=true)")
+
+    def availability(self) -> str:
+        present = (self.root / "cache" / "folder.pt").is_file() or (self.folder / "train").is_dir()
+        return PRESENT if present else ABSENT
 
     def fetch(self) -> None:
         """Download and extract the zip (md5 checked) unless the tree is there; then reorganise val/."""

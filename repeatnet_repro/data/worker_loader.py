@@ -8,11 +8,14 @@ The sample order and the workers' random streams come from a generator seeded by
 """
 from __future__ import annotations
 
+import copy
 import math
 from typing import Callable, Iterator, Optional, Sequence, Tuple
 
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import DataLoader, Dataset, RandomSampler, SequentialSampler, Subset
+
+from .subset import balanced_indices
 
 
 class WorkerLoader:
@@ -33,6 +36,14 @@ class WorkerLoader:
     def __len__(self) -> int:
         n = len(self.dataset)
         return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+
+    def limited(self, batches: int) -> "WorkerLoader":
+        """The first `batches` batches of a fixed class-balanced subset (by the data set's `targets`, as an
+        ImageFolder has them; a seeded shuffle without), for a capped evaluation (data/subset.py)."""
+        idx = balanced_indices(len(self.dataset), batches * self.batch_size, getattr(self.dataset, "targets", None))
+        sub = copy.copy(self)
+        sub.dataset = Subset(self.dataset, idx.tolist())
+        return sub
 
     def _loader(self) -> DataLoader:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)

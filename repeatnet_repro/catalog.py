@@ -1,0 +1,164 @@
+"""`python -m repeatnet_repro.catalog [paths.data_dir=DIR]` (`rr-list`): what there is to run, and whether
+its data is here.
+
+Lists the models, sharing schemes and data sets (each data set with its root and whether the files it reads
+are there) and every experiment preset with its runs, the data sets it needs (and whether they are there)
+and its epochs under each budget. The config files are read as YAML, not composed (only `paths` is, so
+`paths.data_dir=DIR` and REPEATNET_DATA are honoured), no model is built and no data read, so the listing
+takes seconds (`make experiments`). The GPU hours of every preset need every job composed and counted:
+`make costs` (scripts/list_experiments.py), about a minute.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import yaml
+from omegaconf import OmegaConf
+
+from .config import CONF_DIR, BudgetConfig, TrainerConfig, compose
+from .data import DATASETS
+from .data.base import ABSENT, MADE
+from .engine.trainer import planned_epochs
+
+ROOT_DATASET = "digits"  # conf/config.yaml's default
+#: options that say where or in which form a data set's files are: another value may find them
+ALTERNATIVES = ("format", "variant")
+BUDGETS = ("paper", "short", "smoke")
+
+
+def describe(path: Path) -> str:
+    """A config file's first comment line: what the option is."""
+    for line in path.read_text().splitlines():
+        if line.startswith("#") and not line.startswith("# @package"):
+            return line.lstrip("# ").strip()
+    return ""
+
+
+def options(group: str) -> Dict[str, str]:
+    """option -> description of every file of a config group (conf/<group>/*.yaml)."""
+    return {p.stem: describe(p) for p in sorted((CONF_DIR / group).glob("*.yaml"))}
+
+
+def presets() -> List[str]:
+    return sorted(str(p.relative_to(CONF_DIR / "experiment").with_suffix(""))
+                  for p in (CONF_DIR / "experiment").rglob("*.yaml"))
+
+
+def _defaults_dataset(path: Path) -> Optional[str]:
+    """The data set a preset or row file picks in its defaults list (`override /dataset: X`), if any."""
+    for entry in yaml.safe_load(path.read_text()).get("defaults") or []:
+        if isinstance(entry, dict):
+            for key, value in entry.items():
+                if key.replace("override ", "").strip("/ ") == "dataset":
+                    return str(value)
+    return None
+
+
+def sweep_values(text: str) -> List[str]:
+    """The values of one swept key as the basic sweeper reads them: a comma list, or range(a, b[, step])."""
+    text = str(text).strip()
+    if text.startswith("range(") and text.endswith(")"):
+        return [str(v) for v in range(*(int(a) for a in text[6:-1].split(",")))]
+    return [v.strip() for v in text.split(",")]
+
+
+def sweep_params(preset: str) -> Dict[str, List[str]]:
+    """key -> swept values of a preset's hydra.sweeper.params (none: the preset is one run)."""
+    node = yaml.safe_load((CONF_DIR / "experiment" / f"{preset}.yaml").read_text())
+    params = ((node.get("hydra") or {}).get("sweeper") or {}).get("params") or {}
+    return {key: sweep_values(value) for key, value in params.items()}
+
+
+def preset_runs_and_data(preset: str) -> Dict[str, object]:
+    """Runs (the product of the swept values) and the data sets the runs train on."""
+    params = sweep_params(preset)
+    runs = 1
+    for values in params.values():
+        runs *= len(values)
+    base = _defaults_dataset(CONF_DIR / "experiment" / f"{preset}.yaml") or ROOT_DATASET
+    if "dataset" in params:  # a swept value wins over a row's own choice, as on the command line
+        datasets = set(params["dataset"])
+    else:
+        datasets = {_defaults_dataset(CONF_DIR / "row" / f"{row}.yaml") or base for row in params.get("row", [])}
+    return {"runs": runs, "datasets": sorted(datasets or {base})}
+
+
+def _yaml(path: Path) -> dict:
+    return {k: v for k, v in (yaml.safe_load(path.read_text()) or {}).items() if k != "defaults"}
+
+
+def epochs(preset: str, datasets: List[str]) -> Dict[str, str]:
+    """budget -> the epochs its runs plan (a range when the data sets' protocols differ), as the trainer plans
+    them from the preset's trainer.epochs (a number, or an interpolation of its per-data-set protocol)."""
+    own = _yaml(CONF_DIR / "experiment" / f"{preset}.yaml")
+    planned: Dict[str, set] = {b: set() for b in BUDGETS}
+    for dataset in datasets:
+        node = OmegaConf.create({"protocol": own.get("protocol"), "dataset": {"name": dataset},
+                                 "trainer": {"epochs": (own.get("trainer") or {}).get("epochs",
+                                                                                      TrainerConfig.epochs)}})
+        for budget in BUDGETS:
+            plan = {"trainer": {"epochs": node.trainer.epochs},
+                    "budget": OmegaConf.merge(OmegaConf.structured(BudgetConfig),
+                                              _yaml(CONF_DIR / "budget" / f"{budget}.yaml"))}
+            planned[budget].add(planned_epochs(OmegaConf.create(plan)))
+    return {b: "-".join(str(v) for v in sorted({min(e), max(e)})) for b, e in planned.items()}
+
+
+def dataset_node(dataset: str, paths: dict) -> dict:
+    """conf/dataset/<dataset>.yaml's keys, its ${paths.*} resolved; the builder's defaults fill the rest."""
+    own = _yaml(CONF_DIR / "dataset" / f"{dataset}.yaml")
+    return OmegaConf.to_container(OmegaConf.create({"paths": paths, "dataset": own}), resolve=True)["dataset"]
+
+
+def availability(dataset: str, paths: dict) -> Dict[str, str]:
+    """root and availability of a data set; one present only in another format or variant says which."""
+    node = {"name": dataset, **dataset_node(dataset, paths)}
+    status = DATASETS.build(node).availability()
+    constraints = DATASETS.constraints(dataset)
+    for key in (k for k in ALTERNATIVES if k in constraints and status == ABSENT):
+        current = node.get(key, DATASETS.params(dataset)[key].default)
+        for value in constraints[key].values:
+            if value != current and DATASETS.build({**node, key: value}).availability() != ABSENT:
+                status = f"present as dataset.{key}={value}"
+    return {"root": str(node.get("root", "")) if status != MADE else "", "status": status}
+
+
+def table(rows: List[List[str]], header: List[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows])
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """`python -m repeatnet_repro.catalog` and the `rr-list` console script (argv: overrides, e.g.
+    paths.data_dir=DIR)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__)
+        return 0
+    print("models (model=NAME):")
+    print(table([[name, text] for name, text in options("model").items()], ["model", "what it is"]))
+    print("\nsharing schemes (sharing=NAME):")
+    print(table([[name, text] for name, text in options("sharing").items()], ["sharing", "what it shares"]))
+    try:
+        paths = OmegaConf.to_container(compose(argv).paths, resolve=True)
+        data = {name: availability(name, paths) for name in options("dataset")}
+    except Exception as err:  # a bad override: one line
+        print(f"error: {type(err).__name__}: {err}", file=sys.stderr)
+        return 2
+    print("\ndata sets (dataset=NAME):")
+    print(table([[name, d["status"], d["root"]] for name, d in data.items()], ["dataset", "data", "root"]))
+    print("\nexperiment presets (experiment=NAME; make sweep EXP=NAME):")
+    rows = []
+    for preset in presets():
+        info = preset_runs_and_data(preset)
+        missing = [d for d in info["datasets"] if data[d]["status"] == ABSENT]
+        rows.append([preset, info["runs"], *epochs(preset, info["datasets"]).values(), ",".join(info["datasets"]),
+                     "yes" if not missing else f"no: {','.join(missing)} absent"])
+    print(table(rows, ["experiment", "runs", *(f"ep@{b}" for b in BUDGETS), "data sets", "data present"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

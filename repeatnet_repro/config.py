@@ -36,9 +36,11 @@ class TrainerConfig:
     batch_size: int = valid(Range(ge=1), 128)
     eval_batch_size: Optional[int] = valid(Range(ge=1), None)
     device: str = valid(Matches(r"auto|cpu|cuda(:\d+)?", "auto, cpu, cuda or cuda:N"), "auto")
-    precision: str = valid(OneOf(("auto", "fp32", "bf16")), "auto")  # auto: bf16 autocast on CUDA, fp32 on CPU
-    channels_last: bool = True  # CUDA only
-    compile: bool = False  # torch.compile; CUDA only
+    # auto: bf16 autocast on CUDA and on CPUs with native bf16, fp32 elsewhere (engine/compute.py); the record's
+    # `compute` says what a run used
+    precision: str = valid(OneOf(("auto", "fp32", "bf16")), "auto")
+    channels_last: bool = True  # on every device: faster on CUDA and, in fp32 and bf16, on CPU (engine/compute.py)
+    compile: bool = False  # torch.compile (inductor), on any device
     grad_clip: Optional[float] = valid(Range(gt=0), None)  # max gradient norm
     deterministic: bool = False
     progress: bool = True
@@ -57,7 +59,9 @@ class BudgetConfig:
     epoch_scale: float = valid(Range(gt=0), 1.0)
     max_epochs: Optional[int] = valid(Range(ge=1), None)
     max_train_batches: Optional[int] = valid(Range(ge=1), None)  # per epoch; smoke runs cut epochs short
-    max_eval_batches: Optional[int] = valid(Range(ge=1), None)
+    max_eval_batches: Optional[int] = valid(Range(ge=1), None)  # of a fixed class-balanced subset (data/subset.py)
+    max_batch_size: Optional[int] = valid(Range(ge=1), None)  # caps trainer.batch_size and eval_batch_size
+    max_analysis_points: Optional[int] = valid(Range(ge=2), None)  # e.g. fold thresholds, first and last kept
 
 
 @dataclasses.dataclass
@@ -65,6 +69,7 @@ class PathsConfig:
     root: str = str(CONF_DIR.parent)
     data_dir: str = "${oc.env:REPEATNET_DATA,${paths.root}/data}"
     runs_dir: str = "${paths.root}/results/runs"
+    sweep: str = "${budget.name}"  # a sweep's folder under <runs_dir>/<experiment>/ (engine/sweep_layout.py)
 
 
 @dataclasses.dataclass
@@ -86,6 +91,24 @@ class TagsConfig:
     row: Optional[str] = None
 
 
+#: the overrides of a matched budget's reference config, as on a command line
+OVERRIDES = Matches(r"\s*[^\s=]+=\S*(\s+[^\s=]+=\S*)*\s*",
+                    'overrides KEY=VALUE separated by spaces, e.g. "sharing=none"')
+
+
+@dataclasses.dataclass
+class MatchConfig:
+    """Matched budgets (analysis/matching.py): the width at which this model's |W| (params), |W_conv|
+    (params_conv) or MACs equal those of a reference config, given as its overrides on top of the run's own;
+    one measure at a time. knob: the width key searched (null: the one the model builder marks Width())."""
+
+    params: Optional[str] = valid(OVERRIDES, None)
+    params_conv: Optional[str] = valid(OVERRIDES, None)
+    macs: Optional[str] = valid(OVERRIDES, None)
+    tolerance: float = valid(Range(gt=0), 0.05)  # largest accepted |achieved / target - 1|
+    knob: Optional[str] = valid(Matches(r"model\.\w+", "a model key, model.<key>"), None)
+
+
 @dataclasses.dataclass
 class RunConfig:
     """The top-level keys of conf/config.yaml (validated, not stored: the groups hang off the same node)."""
@@ -100,7 +123,7 @@ class RunConfig:
 
 #: config node -> the dataclass that declares its keys and valid values
 FIXED_GROUPS = {"trainer": TrainerConfig, "budget": BudgetConfig, "logger": LoggerConfig, "paths": PathsConfig,
-                "tags": TagsConfig}
+                "tags": TagsConfig, "match": MatchConfig}
 
 
 #: config groups that pick code -> how many leading builder arguments are not config
@@ -164,6 +187,7 @@ def register_schemas() -> None:
         return
     from .analysis.post_training import ANALYSES
     from .data import DATASETS
+    from .engine import sweep_layout
     from .engine.optim import OPTIMIZERS, SCHEDULES
     from .models import MODELS
     from .sharing import SCHEMES
@@ -180,7 +204,9 @@ def register_schemas() -> None:
     cs.store(group="schema/paths", name="default", node=PathsConfig)
     cs.store(group="schema/logger", name="default", node=LoggerConfig)
     cs.store(group="schema", name="tags", node=TagsConfig)
+    cs.store(group="schema", name="match", node=MatchConfig)
     OmegaConf.register_new_resolver("log_dir", log_dir, replace=True)
+    sweep_layout.register()
     _REGISTERED = True
 
 

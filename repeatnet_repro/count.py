@@ -4,6 +4,11 @@ Takes the same overrides as train; never touches a data set (only its shapes are
 the model on PyTorch's meta device (shapes, no storage), so even ImageNet-size models count in a
 fraction of a second. With `'reference=["sharing=none"]'` (overrides of a reference model; quote them,
 since they contain `=`) it also reports the compression C = |W_conv|(reference) / |W_conv|.
+With `match.params="OVERRIDES"` (or match.params_conv, match.macs) it first finds the width at which the
+model's |W| (|W_conv|, MACs) equals that of the reference config OVERRIDES (the run's overrides with these on
+top) and prints the counts there, with `match`: the width key and value chosen, the target and the ratio.
+`--list` prints instead which sharing schemes apply to which model, with their groups or the reason of each
+refusal (the table of docs/capabilities.md, analysis/capabilities.py).
 """
 from __future__ import annotations
 
@@ -11,24 +16,9 @@ import json
 import sys
 from typing import Any, Dict, List, Optional
 
-import torch
-
-from .analysis.counting import count_model
-from .config import compose
-from .data import build_data
-from .models import build_model
-
-
-def count_composed(cfg: Any) -> Dict[str, Any]:
-    """Counts on the meta device; models whose construction computes real values (e2cnn's steerable
-    bases) cannot be built there and are built on the CPU instead."""
-    info = build_data(cfg.dataset).info
-    try:
-        with torch.device("meta"):
-            model = build_model(cfg.model, cfg.sharing, info)
-    except (NotImplementedError, RuntimeError):
-        model = build_model(cfg.model, cfg.sharing, info)
-    return count_model(model, info)
+from .analysis.counting import count_composed
+from .analysis.matching import MEASURES, match_width
+from .config import compose, validate
 
 
 def reference_counts(overrides: List[str], reference: List[str]) -> Dict[str, Any]:
@@ -38,21 +28,44 @@ def reference_counts(overrides: List[str], reference: List[str]) -> Dict[str, An
 
 
 def count_config(overrides: List[str]) -> Dict[str, Any]:
-    """Counts of the config these overrides compose (and compression vs its `reference`)."""
+    """Counts of the config these overrides compose, at its matched width when `match.*` names a target
+    (and compression vs its `reference`)."""
     cfg = compose(overrides)
+    validate(cfg)
+    matched = match_width(cfg, overrides)
     out = {"model": cfg.model.name, "sharing": cfg.sharing.name, "dataset": cfg.dataset.name,
-           **count_composed(cfg)}
+           **count_composed(cfg), **({"match": matched} if matched else {})}
     if cfg.reference:
         out["reference"] = reference_counts(overrides, cfg.reference)
         out["compression"] = out["reference"]["params_conv"] / out["params_conv"]
     return out
 
 
+def requoted(argv: List[str]) -> List[str]:
+    """`match.<measure>=OVERRIDES` as a shell passes `match.params="model.widen=4 sharing=none"` (its quotes
+    gone), quoted again for Hydra's parser."""
+    def fix(arg: str) -> str:
+        key, _, value = arg.partition("=")
+        bare = key.removeprefix("match.") in MEASURES and key.startswith("match.") and value[:1] not in ("'", '"')
+        return f"{key}='{value}'" if bare and value and "'" not in value else arg
+
+    return [fix(a) for a in argv]
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     """`python -m repeatnet_repro.count` and the `rr-count` console script (argv: sys.argv[1:])."""
-    argv = sys.argv[1:] if argv is None else argv
+    argv = requoted(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__)
+        return 0
+    if "--list" in argv:
+        if argv != ["--list"]:
+            print(f"error: --list takes no overrides (it builds every model at its defaults); got {argv}",
+                  file=sys.stderr)
+            return 2
+        from .analysis.capabilities import capabilities, markdown
+
+        print(markdown(capabilities()), end="")
         return 0
     try:
         print(json.dumps(count_config(argv), indent=2, default=str))

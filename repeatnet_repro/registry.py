@@ -92,6 +92,12 @@ class Matches:
         return (value is None and self.optional) or (isinstance(value, str) and re.fullmatch(self.pattern, value) is not None)
 
 
+@dataclasses.dataclass(frozen=True)
+class Width:
+    """Marks the one keyword of a model builder that sets its width, `Annotated[int, Range(ge=1), Width()]`:
+    the knob matched budgets search (analysis/matching.py). A declaration, not a constraint."""
+
+
 Constraint = typing.Union[Range, OneOf, Matches]
 
 

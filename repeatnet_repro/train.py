@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from .config import CONF_DIR, register_schemas
-from .engine import sweep_outcomes
+from .engine import distributed, sweep_outcomes
 from .engine.trainer import Interrupted, evaluate_checkpoint, train
 from .user_errors import explain, report
 
@@ -40,6 +40,7 @@ def _remove_eval_log_dir(out_dir: Path) -> None:
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def app(cfg: DictConfig) -> float:
+    distributed.log_on_rank_zero()
     hc = HydraConfig.get()
     run_dir = Path(hc.runtime.output_dir)
     multirun = hc.mode == RunMode.MULTIRUN

@@ -10,9 +10,9 @@ def test_count_prints_params_conv_params_macs_flops_and_groups_as_json(tmp_path)
     proc = run_entrypoint("model=convnet", "model.widths=[8,16]", "dataset=digits", module="repeatnet_repro.count")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    # conv 1->8 (72), 8->8 (576), 8->16 (1152), 16->16 (2304): no conv biases in convnet
-    assert out["params_conv"] == 72 + 576 + 1152 + 2304
-    bn, fc = 2 * (8 + 8 + 16 + 16), 16 * 10 + 10
+    # conv 1->8 (72), 2 x 8->8 (576), 8->16 (1152), 2 x 16->16 (2304): no conv biases in convnet
+    assert out["params_conv"] == 72 + 2 * 576 + 1152 + 2 * 2304
+    bn, fc = 2 * (3 * 8 + 3 * 16), 16 * 10 + 10
     assert out["params"] == out["params_conv"] + bn + fc
     assert out["flops"] == 2 * out["macs"] > 0
     assert "groups" in out

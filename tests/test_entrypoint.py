@@ -71,7 +71,9 @@ def test_seed_sweep_writes_one_run_dir_per_seed(tmp_path):
     assert proc.returncode == 0, proc.stderr
     seeds = sorted(read_summary(d)["seed"] for d in sweep.iterdir() if (d / "summary.json").exists())
     assert seeds == [0, 1]
-    assert read_summary(sweep / "0_seed0")["budget"]["name"] == "smoke"
+    job = ("dataset=digits,model.widths=[16,32],model=convnet,optimizer.lr=0.05,seed=0,trainer.batch_size=64,"
+           "trainer.epochs=1")
+    assert read_summary(sweep / job)["budget"]["name"] == "smoke", "a job's run dir is named by its overrides"
 
 
 @pytest.mark.parametrize("override, expected", [

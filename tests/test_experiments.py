@@ -1,7 +1,8 @@
 """Every table and figure of the three papers is a runnable experiment preset (EXPERIMENTS.md §4).
 
 `conf/experiment/<paper>/<item>.yaml` names a default row, sets the paper's protocol and sweeps rows x data
-sets x seeds; `conf/row/<paper>/<item>/*.yaml` are its rows, each tagged with the paper's row label. The
+sets x seeds; `conf/row/<paper>/<item>/*.yaml` are its rows, each tagged with the paper's row label (the
+compare/<backbone> presets share one folder of rows, conf/row/compare/: the backbone is the preset's). The
 tests check the contract the report relies on (tags, row labels, the configurations whose parameter counts
 results/paper/counts_*.csv reproduces) and run each preset once through the real entrypoint on a
 synthetic stand-in of its data set.
@@ -24,12 +25,14 @@ CONF = REPO / "conf"
 PAPER_DIR = REPO / "results" / "paper"
 PRESETS = sorted(f"{p.parent.name}/{p.stem}" for p in (CONF / "experiment").glob("*/*.yaml"))
 
-#: EXPERIMENTS.md §4, with the tables the reported numbers split by data set (table6a/b, table7a/b)
+#: EXPERIMENTS.md §4, with the tables the reported numbers split by data set (table6a/b, table7a/b), and the
+#: framework's own cross-scheme benchmark (compare/<backbone>)
 ITEMS = {
     "repeatnet": ["fig2", "table1", "table2", "table3"],
     "shardnet": ["fig2", "fig3", "fig4", "fig5", "fig7", "fig8", "table1a", "table1b", "table1c", "table1d",
                  "table2a", "table2b", "table6a", "table6b", "table7a", "table7b", "table8"],
     "softshare": ["appb", "fig3", "fig4", "fig5", "fig6", "fig7", "fig8", "table1", "table2", "table3", "table4"],
+    "compare": ["resnet_cifar", "vggnet", "wrn"],  # beyond the papers: every scheme at matched budgets
 }
 
 #: reported rows that are no training run: ratios and analyses derived from other rows' runs
@@ -120,7 +123,8 @@ def test_every_item_has_one_preset():
 @pytest.mark.parametrize("preset", PRESETS)
 def test_sweep_lists_exactly_the_rows_of_its_folder(preset):
     rows = sweep(preset)["row"]
-    folder = sorted(f"{preset}/{p.stem}" for p in (CONF / "row" / preset).glob("*.yaml"))
+    where = preset.split("/")[0] if preset.startswith("compare/") else preset
+    folder = sorted(f"{where}/{p.stem}" for p in (CONF / "row" / where).glob("*.yaml"))
     assert sorted(rows) == folder and len(set(rows)) == len(rows)
     defaults = OmegaConf.load(CONF / "experiment" / f"{preset}.yaml").defaults
     assert defaults[0] == {"/row": rows[0]}, "the default row comes first, before the group overrides"

@@ -1,6 +1,8 @@
 """RepeatNet's models as the paper and EXPERIMENTS.md §1 define them: VGG-n, ResNet-16, rot-MNIST CNN, RE-CNN."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch import nn
@@ -10,7 +12,7 @@ from repeatnet_repro.config import compose
 from repeatnet_repro.data.base import DataInfo
 from repeatnet_repro.models import build_model
 from repeatnet_repro.registry import ConfigError
-from repeatnet_repro.sharing import SharedConv2d, apply_sharing, shared_convs
+from repeatnet_repro.sharing import SharedConv2d, shared_convs
 
 CIFAR10 = DataInfo(10, 3, 32)
 CIFAR100 = DataInfo(100, 3, 32)
@@ -247,12 +249,10 @@ def recnns():
 
 
 def test_recnn_expanded_widths_are_half_the_e2cnn_model(recnns):
-    from e2cnn import nn as enn
-
     for n, model in recnns.items():
-        convs = [m for m in model.modules() if isinstance(m, enn.R2Conv)]
+        convs = shared_convs(model)  # SharedR2Conv: their basis coefficients live in the sharing banks
         assert [c.out_type.size for c in convs] == RECNN_WIDTHS[n]
-        assert all(c.bias is None for c in convs) and shared_convs(model) == []
+        assert all(c.bias is None for c in convs)
 
 
 @pytest.mark.parametrize("n", [4, 8, 16])
@@ -297,8 +297,11 @@ def test_vanilla_cnn_layout():
     assert model.features(torch.zeros(1, 1, 29, 29)).shape[-2:] == (2, 2)
 
 
-@pytest.mark.parametrize("overrides", [["model=cnn_rotmnist"], ["model=cnn_rotmnist", "sharing=hard"],
-                                       ["model=cnn_rotmnist", "sharing=soft"],
+@pytest.mark.parametrize("overrides", [["model=cnn_rotmnist"],
+                                       ["model=cnn_rotmnist", "model.widths=[22,33,45,45,45,90]",
+                                        "model.base_widths=[22,33,45,45,45,90]", "sharing=hard"],
+                                       ["model=cnn_rotmnist", "model.widths=[22,33,45,45,45,90]",
+                                        "model.base_widths=[22,33,45,45,45,90]", "sharing=soft"],
                                        ["model=cnn_rotmnist", "model.widths=[30,40,50,50,70,95]", "sharing=repeat",
                                         "sharing.plan=width", "sharing.remainder=true"]])
 def test_rotmnist_cnns_forward_backward(overrides):
@@ -309,10 +312,15 @@ def test_recnn_forward_backward(recnns):
     assert forward_backward(recnns[4].train(), ROTMNIST).shape == (2, 10)
 
 
-@pytest.mark.parametrize("sharing", ["hard", "soft", "repeat"])
-def test_recnn_rejects_sharing_schemes_it_cannot_take(recnns, sharing):
-    with pytest.raises(ConfigError, match="no shareable"):
-        apply_sharing(recnns[4], compose([f"sharing={sharing}"]).sharing)
+@pytest.mark.parametrize("model, sharing, message", [
+    ("cnn_rotmnist", "hard", "every sharing group of this model holds a single layer (w45 = features.10)"),
+    ("recnn", "soft", "every sharing group of this model holds a single layer (regular32_k5 = features.10)"),
+    ("recnn", "repeat", "layer features.0 cannot be a RepeatNet parent or child: it is an e2cnn R2Conv"),
+])
+def test_the_default_layouts_refuse_the_schemes_they_cannot_take(model, sharing, message):
+    """Their convs all differ in shape (the one w -> w conv has no partner); psi_beta breaks steerability."""
+    with pytest.raises(ConfigError, match=re.escape(f"sharing={sharing}: {message}")):
+        build([f"model={model}", f"sharing={sharing}"], ROTMNIST)
 
 
 @pytest.mark.parametrize("overrides, match", [

@@ -286,7 +286,8 @@ def test_hard_sharing_makes_s_vggnet_one_conv_layer_with_13_batchnorms():
     (RESNET + ["model.depth=18"], TINY, "model.depth=18 is not valid: model.depth must be one of 34, 50"),
     (RESNET + ["model.stem=conv5"], TINY, "model.stem=conv5"),
     (RESNET + ["model.stem=conv7"], DataInfo(200, 3, 16), "image_size=16 is too small (need >= 32)"),
-    (["model=resnet_cifar", "sharing=repeat"], CIFAR10, "declares base_channels"),  # no k = 1 shape to repeat
+    (["model=resnet_cifar", "sharing=repeat", "sharing.plan=depth", "sharing.parent_depth=3"], CIFAR10,
+     "sharing.parent_depth=3: the parent net must be a shallower member"),  # b = 3 is its own depth
 ])
 def test_impossible_configurations_fail_with_the_key_named(overrides, info, message):
     with pytest.raises(ConfigError, match=re.escape(message)):

@@ -12,13 +12,16 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 
 from conftest import REPO
 from repeatnet_repro.report import load_metrics, load_reported, load_runs
+from repeatnet_repro.report.benchmark import benchmark_points, render_benchmark_tables
 from repeatnet_repro.report.figures import render_figures
 from repeatnet_repro.report.figures.blending import blending_figure, extremes
 from repeatnet_repro.report.figures.lsm import LSM_FIGURES, lsm_figure
+from repeatnet_repro.report.figures.matched import matched_figure
 from repeatnet_repro.report.figures.pruning import pruning_figure
 from repeatnet_repro.report.figures.tradeoff import TRADEOFFS, tradeoff_figure
 
@@ -240,6 +243,78 @@ def test_pruning_curve_x_values_are_the_fractions_with_the_papers_60_percent_mar
     plt.close(fig)
 
 
+# ---------------------------------------------------------------- the cross-scheme benchmark
+
+def write_compare_run(root: Path, name: str, backbone: str, row: str, sharing: str, acc: float, *, seed=0,
+                      params=200_000, macs=30_000_000, match=None, status="completed") -> Path:
+    """A compare/<backbone> run: 2 epochs of 30 batches of 128 (3,840 training images each)."""
+    run = write_run(root, name, "compare", backbone, row, sharing=sharing, seed=seed, acc=acc, status=status,
+                    params=params, macs=macs, **({"match": match} if match else {}))
+    epochs = [{"epoch": e, "test_acc": acc, "train_images_per_s": 512.0, "train_seconds": 7.5} for e in (1, 2)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in epochs))
+    return run
+
+
+def matched_on(measure: str, value: int, ratio: float = 1.0) -> dict:
+    return {"measure": measure, "knob": "model.width", "value": value, "ratio": ratio, "target": 200_000,
+            "achieved": 200_000, "reference": "row=compare/x/none", "tolerance": 0.05}
+
+
+@pytest.fixture
+def compare_runs(tmp_path):
+    root = tmp_path / "runs"
+    for seed, acc in ((0, 80.0), (1, 82.0)):
+        write_compare_run(root, f"none{seed}", "resnet_cifar", "none", "none", acc, seed=seed)
+        write_compare_run(root, f"hard{seed}", "resnet_cifar", "hard @ params", "hard", acc + 4, seed=seed,
+                          params=195_000, macs=110_000_000, match=matched_on("params", 31))
+    write_compare_run(root, "rep", "resnet_cifar", "repeat @ macs", "repeat", 70.0, params=51_000,
+                      match=matched_on("macs", 8))
+    write_compare_run(root, "dead", "resnet_cifar", "soft @ params", "soft", 10.0, status="failed")
+    write_compare_run(root, "vgg", "vggnet", "none", "none", 75.0, params=1_250_000, macs=20_000_000)
+    return root
+
+
+def test_benchmark_points_are_each_rows_mean_and_std_over_seeds_with_what_it_matched(compare_runs):
+    points = benchmark_points(load_runs(compare_runs), load_metrics(compare_runs)).set_index(["backbone", "row"])
+    hard = points.loc[("resnet_cifar", "hard @ params")]
+    assert (hard.scheme, hard.matched, hard.width, hard.n) == ("hard", "params", "model.width=31", 2)
+    assert hard.acc == pytest.approx(85.0) and hard["std"] == pytest.approx(np.sqrt(2.0))
+    none = points.loc[("resnet_cifar", "none")]
+    assert (none.matched, none.width, none.params, none.macs) == ("reference", "", 200_000, 30_000_000)
+    assert points.loc[("resnet_cifar", "repeat @ macs")].matched == "macs"
+    assert ("resnet_cifar", "soft @ params") not in points.index  # a failed run has no result
+    assert set(points.train_images) == {2 * 3840}
+    assert list(points.index.get_level_values(0)) == ["resnet_cifar"] * 3 + ["vggnet"]  # BACKBONES order
+
+
+def test_benchmark_figure_plots_accuracy_against_params_and_macs_one_panel_per_backbone(compare_runs):
+    points = benchmark_points(load_runs(compare_runs), load_metrics(compare_runs))
+    fig = matched_figure(points, "cifar10")
+    assert fig.axes[0].get_title() == "CIFAR ResNet (resnet_cifar)" and fig.axes[1].get_title() == "VGGNet (vggnet)"
+    by_params, by_macs = fig.axes[0], fig.axes[2]  # top row: |W|, bottom row: MACs of the same runs
+    assert by_params.get_xscale() == by_macs.get_xscale() == "log"
+    assert container(by_params, "hard, matched |W|") == ([195_000], [85.0])
+    assert container(by_macs, "hard, matched |W|") == ([110_000_000], [85.0])
+    repeat = [c for c in by_macs.containers if c.get_label() == "repeat, matched MACs"][0].lines[0]
+    assert repeat.get_markerfacecolor() == "white" and repeat.get_marker() == "D"  # hollow: matched MACs
+    title = fig._suptitle.get_text()
+    assert "mean ± std over seeds" in title and "budget: short 20ep, 7,680 train images per run" in title
+    plt.close(fig)
+
+
+def test_benchmark_table_gives_the_same_numbers_per_backbone_and_row(compare_runs, tmp_path):
+    paths = render_benchmark_tables(load_runs(compare_runs), load_metrics(compare_runs), tmp_path / "tables")
+    assert [p.name for p in paths] == ["compare_benchmark_cifar10.md"]
+    text = paths[0].read_text()
+    hard = next(line for line in text.splitlines() if "hard @ params" in line)
+    assert [c.strip() for c in hard.split(" | ")] == ["| CIFAR ResNet", "hard @ params", "matched \\|W\\|",
+                                                      "model.width=31", "195.0K", "110.00M", "85.00 ± 1.41 (n=2) |"]
+    assert "(preset)" in text  # the reference's width is the preset's
+    assert "7,680 train images per run" in text
+    table = pd.read_csv(paths[0].with_suffix(".csv"))
+    assert list(table.row) == ["none", "hard @ params", "repeat @ macs", "none"]
+
+
 # ---------------------------------------------------------------- all of them, and none
 
 def test_every_figure_family_writes_png_and_pdf_and_absent_runs_draw_nothing(tmp_path, shardnet_fig3, folded_swrn):
@@ -251,8 +326,10 @@ def test_every_figure_family_writes_png_and_pdf_and_absent_runs_draw_nothing(tmp
     write_json(run / "artifacts" / "analysis" / "prune_blending.json",
                {"points": [{"fraction": 0.0, "test_acc": 50.0}, {"fraction": 0.5, "test_acc": 49.0}]})
     out = tmp_path / "figures"
+    write_compare_run(root, "cmp", "wrn", "none", "none", 80.0)
     paths = render_figures(load_runs(root), load_metrics(root), REPORTED, out)
-    figures = {"shardnet_fig3_tradeoff", "softshare_fig4_lsm", "shardnet_fig7_blending", "shardnet_fig5_pruning"}
+    figures = {"shardnet_fig3_tradeoff", "softshare_fig4_lsm", "shardnet_fig7_blending", "shardnet_fig5_pruning",
+               "compare_benchmark_cifar10"}
     assert figures <= {p.stem for p in paths}
     for stem in figures:
         assert (out / f"{stem}.png").read_bytes()[:4] == b"\x89PNG"

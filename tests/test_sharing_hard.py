@@ -5,8 +5,12 @@ import pytest
 import torch
 from torch import nn
 
+from repeatnet_repro.analysis.counting import conv_params
+from repeatnet_repro.config import compose
+from repeatnet_repro.data.base import DataInfo
+from repeatnet_repro.models import build_model
 from repeatnet_repro.registry import ConfigError
-from repeatnet_repro.sharing import SharedConv2d, apply_sharing
+from repeatnet_repro.sharing import SharedConv2d, apply_sharing, shared_convs
 
 
 class Stack(nn.Module):
@@ -86,3 +90,34 @@ def test_a_model_without_groups_or_convs_fails():
         apply_sharing(Stack(group=None), {"name": "hard"})
     with pytest.raises(ConfigError, match="no shareable conv layers"):
         apply_sharing(nn.Sequential(nn.Linear(2, 2)), {"name": "hard"})
+
+
+def test_groups_that_all_hold_one_layer_fail_unless_singletons_are_allowed():
+    """Sharing nothing is an error (sharing.allow_singletons=true asks for it), never a silent no-op."""
+    with pytest.raises(ConfigError, match=r"sharing=hard: every sharing group of this model holds a single layer "
+                                          r"\(g = convs.0\).*sharing.allow_singletons=true"):
+        build(net={"depth": 1})
+    model = build(net={"depth": 1}, allow_singletons=True)
+    assert model.sharing.summary()["g"]["layers"] == ["convs.0"]
+
+
+RECNN_INFO = DataInfo(10, 1, 29)
+
+
+def recnn(sharing):
+    """An RE-CNN on C4 whose layers 3-5 map 3 -> 3 regular fields: group regular3_k5 of three R2Convs."""
+    cfg = compose(["model=recnn", "model.fields=[2,3,3,3,3,4]", *sharing])
+    torch.manual_seed(0)
+    return build_model(cfg.model, cfg.sharing, RECNN_INFO)
+
+
+def test_hard_sharing_ties_the_basis_coefficients_of_equal_field_r2convs():
+    plain, hard = recnn(["sharing=none"]), recnn(["sharing=hard"])
+    convs = [m for m in shared_convs(hard) if m.group == "regular3_k5"]
+    assert len(convs) == 3 and all(c.weight is convs[0].weight for c in convs)
+    assert torch.equal(convs[0].filter(), convs[2].filter())  # one filter, expanded from the tied coefficients
+    dim = convs[0].weight_shape[0]
+    assert conv_params(plain) - conv_params(hard) == 2 * dim  # two of the three coefficient vectors are gone
+    out = hard(torch.randn(2, 1, 29, 29))
+    out.sum().backward()
+    assert hard.sharing.banks["regular3_k5"].shared.grad.abs().sum() > 0

@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from repeatnet_repro.analysis.counting import conv_params
 from repeatnet_repro.config import compose
 from repeatnet_repro.data.base import DataInfo
 from repeatnet_repro.models import build_model
@@ -191,7 +192,8 @@ def test_vgg_depth_plans_are_the_maps_of_the_paper(base):
     ({"plan": "depth"}, "plan=depth needs sharing.parents"),
     ({"plan": "depth", "parents": {"a.conv2": "a.conv1"}, "k_rep": 2}, "k_rep=2 only applies to sharing.plan=width"),
     ({"plan": "width"}, "no conv layer of this model declares base_channels"),
-    ({"plan": "width", "parents": {"a.conv2": "a.conv1"}}, "sharing.parents is only read by sharing.plan=depth"),
+    ({"plan": "width", "parents": {"a.conv2": "a.conv1"}},
+     "sharing.parents and sharing.parent_depth are only read by sharing.plan=depth"),
     ({"plan": "diagonal"}, "sharing.plan=diagonal is not valid: sharing.plan must be one of width, depth"),
     ({"k_rep": 0}, "sharing.k_rep=0"),
 ])
@@ -218,9 +220,40 @@ def test_resnet16_widths_follow_k_rep_and_non_multiples_need_the_remainder_rule(
     cfg = compose(["model=resnet16", "sharing=repeat", "sharing.k_rep=2"])
     model = build_model(cfg.model, cfg.sharing, DataInfo(10, 3, 32))
     assert max(c.out_channels for c in shared_convs(model)) == 128
-    cfg = compose(["model=cnn_rotmnist_repeat_c4", "sharing=repeat"])
+    cfg = compose(["model=cnn_rotmnist_repeat_c4", "sharing=repeat", "sharing.remainder=false"])
     with pytest.raises(ConfigError, match=r"64/22 = 2.91 is not whole.*sharing.remainder=true"):
         build_model(cfg.model, cfg.sharing, DataInfo(10, 1, 29))
+
+
+def test_the_rot_mnist_cnns_declare_the_remainder_rule_so_the_default_repeat_config_builds_them():
+    """Their widths are explicit lists (the RE-CNNs' expanded widths): sharing.remainder=null follows the layers."""
+    cfg = compose(["model=cnn_rotmnist_repeat_c4", "sharing=repeat"])
+    assert cfg.sharing.remainder is None
+    with torch.device("meta"):
+        model = build_model(cfg.model, cfg.sharing, DataInfo(10, 1, 29))
+    tiles = {name: t for bank in model.sharing.summary().values() for name, t in bank.get("tiles", {}).items()}
+    assert tiles["features.0"] == [2, 1, 20, 0]  # 64 = 2 * 22 + 20 rows, 1 input channel
+
+
+@pytest.mark.parametrize("model, info", [
+    ("convnet", DataInfo(10, 3, 32)), ("wrn", DataInfo(10, 3, 32)), ("vgg", DataInfo(10, 3, 32)),
+    ("resnet_cifar", DataInfo(10, 3, 32)), ("cnn_rotmnist", DataInfo(10, 1, 29)),
+    ("pathfinder", DataInfo(1, 1, 9, task="segmentation")),
+])
+def test_k_rep_widens_every_width_scaled_model_from_its_k1_parents_and_k_rep_1_is_the_model_itself(model, info):
+    def build(*overrides):
+        cfg = compose([f"model={model}", *overrides])
+        with torch.device("meta"):
+            return build_model(cfg.model, cfg.sharing, info)
+
+    plain, base = build("sharing=none"), build("sharing=repeat")
+    wide, widened = build("sharing=repeat", "sharing.k_rep=3"), build("model.width_mult=3")
+    assert list(base.sharing.banks) == ["unshared"]  # k_rep = 1: no child, the plain model
+    assert conv_params(base) == conv_params(plain)
+    assert [c.weight_shape for c in shared_convs(wide)] == [c.weight_shape for c in shared_convs(widened)]
+    parents = [b.parent.shape for b in wide.sharing.banks.values() if hasattr(b, "parent")]
+    assert parents and all(tuple(p[:2]) in {tuple(c.weight_shape[:2]) for c in shared_convs(plain)} for p in parents)
+    assert conv_params(plain) <= conv_params(wide) < conv_params(widened) / 2
 
 
 def test_children_are_computed_from_a_channels_last_parent():
@@ -229,3 +262,59 @@ def test_children_are_computed_from_a_channels_last_parent():
     before = model(x)
     model.to(memory_format=torch.channels_last)
     assert torch.allclose(model(x.to(memory_format=torch.channels_last)), before, atol=1e-5)
+
+
+def depth_map(model, overrides, info=DataInfo(10, 3, 32)):
+    """child -> parent (short block names) of a depth plan derived by sharing.parent_depth."""
+    cfg = compose([f"model={model}", "sharing=repeat", "sharing.plan=depth", *overrides])
+    with torch.device("meta"):
+        built = build_model(cfg.model, cfg.sharing, info)
+    return {child: bank["layers"][0] for bank in built.sharing.summary().values() if bank["scheme"] == "repeat"
+            for child in bank["layers"][1:]}, built
+
+
+def test_a_deeper_wrn_plays_the_blocks_of_a_shallower_one_stretched_evenly_over_each_stage():
+    """WRN-28 (4 blocks per stage) from WRN-16 (2): deep blocks 0, 1, 2, 3 play shallow blocks 0, 0, 1, 1."""
+    found, model = depth_map("wrn", ["model.depth=28", "model.widen=1", "sharing.parent_depth=16"])
+    expected = {}
+    for stage_start in (0, 4, 8):  # blocks.<i>: 4 per stage
+        for child, owner in ((1, 0), (3, 2)):
+            for role in ("conv1", "conv2"):
+                expected[f"blocks.{stage_start + child}.{role}"] = f"blocks.{stage_start + owner}.{role}"
+    assert found == expected
+    plain16 = compose(["model=wrn", "model.depth=16", "model.widen=1"])
+    with torch.device("meta"):
+        shallow = build_model(plain16.model, plain16.sharing, DataInfo(10, 3, 32))
+    # the parents are WRN-16-1's convs; the only extra weights are the betas of children tiling a narrower input
+    assert conv_params(model) - conv_params(shallow) == sum(
+        t.b1.numel() * 2 for b in model.sharing.banks.values() for t in getattr(b, "tilings", {}).values())
+
+
+def test_depth_rules_for_the_cifar_resnets_and_the_path_finder():
+    found, _ = depth_map("resnet_cifar", ["model.blocks=3", "sharing.parent_depth=1"])
+    assert found["body.block2_3.conv2"] == "body.block2_1.conv2" and len(found) == 3 * 2 * 2
+    found, _ = depth_map("pathfinder", ["model.layers=4", "sharing.parent_depth=2"],
+                         DataInfo(1, 1, 9, task="segmentation"))
+    assert found == {"layers.1.conv": "layers.0.conv", "layers.3.conv": "layers.2.conv"}
+
+
+@pytest.mark.parametrize("model, overrides, message", [
+    ("wrn", ["sharing.parent_depth=12"], "sharing.parent_depth=12: the parent net must be a shallower member of "
+     "this model's family (model.depth = 6N + 4: 10, 16, 22, 28, ...) with fewer blocks per stage than this "
+     "one's [4, 4, 4]"),
+    ("wrn", ["sharing.parent_depth=28"], "depth 28 has [4, 4, 4]"),
+    ("wrn", ["sharing.parent_depth=16", "+sharing.parents={blocks.1.conv1: blocks.0.conv1}"],
+     "sharing.parents and sharing.parent_depth=16 are both set"),
+    ("vgg", ["sharing.parent_depth=6"], "no conv layer of this model declares its place in a family of blocks per "
+     "stage (model=wrn, resnet_cifar and pathfinder do); give the child -> parent map in sharing.parents instead"),
+])
+def test_impossible_parent_depths_fail_naming_the_family_and_what_would_work(model, overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        depth_map(model, overrides)
+
+
+def test_the_re_cnn_is_refused_with_the_reason():
+    cfg = compose(["model=recnn", "model.fields=[2,3,3,3,3,4]", "sharing=repeat"])
+    with pytest.raises(ConfigError, match=r"sharing=repeat: layer features.0 cannot be a RepeatNet parent or child: "
+                                          r"it is an e2cnn R2Conv whose weight is a vector of steerable-basis"):
+        build_model(cfg.model, cfg.sharing, DataInfo(10, 1, 29))

@@ -7,9 +7,12 @@ import pytest
 import torch
 from torch import nn
 
+from repeatnet_repro.config import compose
+from repeatnet_repro.data.base import DataInfo
 from repeatnet_repro.engine.optim import param_groups
+from repeatnet_repro.models import build_model
 from repeatnet_repro.registry import ConfigError
-from repeatnet_repro.sharing import SharedConv2d, apply_sharing, fold, layer_similarity, lsm
+from repeatnet_repro.sharing import SharedConv2d, apply_sharing, fold, layer_similarity, lsm, shared_convs
 
 
 class Stack(nn.Module):
@@ -194,3 +197,25 @@ def test_no_snapshots_unless_asked(tmp_path):
     model = build(templates=2, lsm_epochs=[], lsm_last=False)
     model.sharing.on_epoch_end(1, tmp_path, last=True)
     assert not (tmp_path / "lsm").exists()
+
+
+def test_soft_sharing_of_r2convs_mixes_templates_of_basis_coefficients():
+    """RE-CNN: a group of equal-field R2Convs holds k coefficient-vector templates; each layer's filter is the
+    basis expansion of its mix, so it stays C_N-steerable."""
+    cfg = compose(["model=recnn", "model.fields=[2,3,3,3,3,4]", "sharing=soft", "sharing.templates=2"])
+    torch.manual_seed(0)
+    model = build_model(cfg.model, cfg.sharing, DataInfo(10, 1, 29))
+    bank = model.sharing.banks["regular3_k5"]
+    convs = [m for m in shared_convs(model) if m.group == "regular3_k5"]
+    dim = convs[0].weight_shape[0]
+    assert bank.templates.shape == (2, dim) and bank.coefficients.shape == (3, 2)
+    assert torch.allclose(convs[2].weight, bank.coefficients[2] @ bank.templates)
+    model(torch.randn(2, 1, 29, 29)).sum().backward()
+    assert bank.templates.grad.abs().sum() > 0 and bank.coefficients.grad.abs().sum() > 0
+
+
+def test_soft_groups_that_all_hold_one_layer_fail_unless_singletons_are_allowed():
+    model = nn.Sequential(SharedConv2d(3, 4, 3, group="a"), SharedConv2d(4, 8, 3, group="b"))
+    with pytest.raises(ConfigError, match=r"sharing=soft: every sharing group .* \(a = 0, b = 1\)"):
+        apply_sharing(model, {"name": "soft"})
+    assert set(apply_sharing(model, {"name": "soft", "allow_singletons": True}).sharing.banks) == {"a", "b"}

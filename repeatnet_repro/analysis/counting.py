@@ -3,18 +3,22 @@
 |W_conv| follows ShardNet's convention (EXPERIMENTS.md §2): the weights of every conv layer (kxk and
 1x1) plus the biases of the kxk (k > 1) convs only; BatchNorm and fully connected layers excluded; a
 shared weight counts once. For soft and repeat sharing a conv's "weights" are its bank's real
-parameters (templates and coefficients; parents and betas).
+parameters (templates and coefficients; parents and betas); an e2cnn R2Conv's are its steerable-basis
+coefficients (its free parameters; the expanded filter is computed from them).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Sequence
+import math
+from typing import Any, Dict, Sequence, Tuple
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..data import build_data
 from ..data.base import DataInfo
-from ..sharing import SharedConv2d
+from ..models import build_model
+from ..sharing import SharedConv2d, SharedLayer
 
 
 def trainable_params(model: nn.Module) -> int:
@@ -66,6 +70,28 @@ def count_model(model: nn.Module, info: DataInfo) -> Dict[str, Any]:
     sharing = getattr(model, "sharing", None)
     out["groups"] = sharing.summary() if sharing is not None else {}
     return out
+
+
+def unshared_conv_params(model: nn.Module) -> int:
+    """|W_conv| the same layers would have unshared: one weight each (and its bias, kxk convs only)."""
+    return sum(math.prod(m.weight_shape) + (m.bias.numel() if m.bias is not None and m.kernel_size > 1 else 0)
+               for m in model.modules() if isinstance(m, SharedLayer))
+
+
+def build_composed(cfg: Any) -> Tuple[nn.Module, DataInfo]:
+    """A composed config's model (and its data shapes), built on the meta device; models whose construction
+    computes real values (e2cnn's steerable bases) cannot be built there and are built on the CPU instead."""
+    info = build_data(cfg.dataset).info
+    try:
+        with torch.device("meta"):
+            return build_model(cfg.model, cfg.sharing, info), info
+    except (NotImplementedError, RuntimeError):
+        return build_model(cfg.model, cfg.sharing, info), info
+
+
+def count_composed(cfg: Any) -> Dict[str, Any]:
+    """count_model of a composed config's model, built on the meta device where it can be (build_composed)."""
+    return count_model(*build_composed(cfg))
 
 
 def compression(reference: nn.Module, model: nn.Module) -> float:

@@ -8,17 +8,21 @@ summary.json under `analysis.<name>`.
 A builder takes the model and the analysis' options, checks that the analysis applies to this model (so a
 wrong choice fails before training, not after it) and returns the analysis as a callable
 `(evaluate, out_dir, epoch) -> short result`, where `evaluate(model)` gives the model's test metrics and
-`out_dir` is None on processes that must not write (data-parallel ranks other than 0).
+`out_dir` is None on processes that must not write (data-parallel ranks other than 0). An analysis that
+evaluates the model at several points names their option in POINTS; a budget's `max_analysis_points` keeps
+that many of them, spread from the first to the last (smoke runs), and each point is logged as it is done.
 """
 from __future__ import annotations
 
 import copy
 import io
+import logging
 from pathlib import Path
 from typing import Annotated, Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 from torch.nn.utils import prune
 
@@ -31,6 +35,10 @@ from ..sharing.soft import template_banks
 from .counting import conv_params
 
 ANALYSES = Registry("analysis", nested=True)
+#: analysis -> its option listing the points it evaluates the model at
+POINTS = {"fold": "thresholds", "prune_blending": "fractions"}
+
+log = logging.getLogger(__name__)
 
 Evaluate = Callable[[nn.Module], Dict[str, float]]
 Analysis = Callable[[Evaluate, Optional[Path], int], Dict[str, Any]]
@@ -75,6 +83,9 @@ def fold(model: nn.Module, thresholds: Annotated[List[float], Range(gt=0, le=1)]
             folded = copy.deepcopy(model)
             groups = fold_model(folded, threshold)["groups"]
             metrics = evaluate(folded)
+            log.info("fold: threshold %g -> %d distinct layers, test error %.2f (%+.2f)", threshold,
+                     sum(r["distinct_layers"] for r in groups.values()), _error(metrics),
+                     _error(metrics) - baseline["test_error"])
             points.append({
                 "threshold": threshold, "layers": sum(len(r["layers"]) for r in groups.values()),
                 "distinct_layers": sum(r["distinct_layers"] for r in groups.values()), "test_acc": metrics["acc"],
@@ -127,6 +138,8 @@ def prune_blending(model: nn.Module, fractions: Annotated[List[float], Range(ge=
                     offset += w.numel()
                 metrics = evaluate(model)
                 pruned = int((mask == 0).sum())
+                log.info("prune_blending: %.0f%% of %d blending weights pruned -> test acc %.2f", 100 * fraction,
+                         flat.numel(), metrics["acc"])
                 points.append({"fraction": fraction, "pruned": pruned, "params_conv": total - pruned,
                                **{f"test_{k}": metrics[k] for k in ("acc", "top5") if k in metrics}})
         finally:
@@ -169,6 +182,22 @@ def lsm(model: nn.Module) -> Analysis:
     return run
 
 
-def build_analyses(cfg: Any, model: nn.Module) -> Dict[str, Analysis]:
-    """The analyses selected under `analysis` (each node carries its `name`), checked against `model`."""
-    return {key: ANALYSES.build(node, model, skip=1) for key, node in (cfg or {}).items()}
+def spread(values: Sequence[Any], n: Optional[int]) -> List[Any]:
+    """`n` of `values` evenly spaced from the first to the last (all of them when n is None or >= len)."""
+    values = list(values)
+    if n is None or n >= len(values):
+        return values
+    return [values[round(i * (len(values) - 1) / (n - 1))] for i in range(n)]
+
+
+def build_analyses(cfg: Any, model: nn.Module, max_points: Optional[int] = None) -> Dict[str, Analysis]:
+    """The analyses selected under `analysis` (each node carries its `name`), checked against `model`;
+    each evaluates at most `max_points` of its POINTS."""
+    built = {}
+    for key, node in (cfg or {}).items():
+        node = dict(node) if isinstance(node, dict) else OmegaConf.to_container(node, resolve=True)
+        if node["name"] in POINTS:
+            option = POINTS[node["name"]]
+            node[option] = spread(node.get(option, ANALYSES.params(node["name"], skip=1)[option].default), max_points)
+        built[key] = ANALYSES.build(node, model, skip=1)
+    return built

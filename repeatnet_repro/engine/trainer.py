@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import random
@@ -18,20 +19,22 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from ..analysis.counting import count_model
+from ..analysis.matching import match_width
 from ..analysis.post_training import build_analyses
 from ..config import run_tags, validate
 from ..count import reference_counts
 from ..data import build_data
 from ..models import build_model
 from ..registry import ConfigError
-from . import distributed
+from . import distributed, progress
 from .checkpoint import CheckpointError, link_checkpoint, load_checkpoint, save_checkpoint
+from .compute import resolve_compute
 from .loop import NonFiniteLossError, Step, evaluate, train_epoch
 from .optim import OPTIMIZERS, SCHEDULES
 from .resume import check_resume
 from .run_record import RunRecord, git_commit, now, run_dir_of, versions
 from .tasks import make_task
-from .tracking import make_tracker
+from .tracking import grouping, make_tracker
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +64,12 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def batch_sizes(cfg: DictConfig) -> Dict[str, int]:
+    """Training and evaluation batch sizes: the trainer's, capped by the budget (smoke runs on a CPU)."""
+    t, cap = cfg.trainer, cfg.budget.get("max_batch_size") or float("inf")
+    return {"train": min(t.batch_size, cap), "eval": min(t.eval_batch_size or t.batch_size, cap)}
+
+
 def planned_epochs(cfg: DictConfig) -> int:
     """The paper's epochs scaled by the budget (at least one)."""
     epochs = max(1, round(cfg.trainer.epochs * cfg.budget.epoch_scale))
@@ -78,34 +87,34 @@ class Run:
             self.device = torch.device("cuda", ctx.local_rank)
         on_cuda = self.device.type == "cuda"
         self.epochs = planned_epochs(cfg)
+        self.batch_size = batch_sizes(cfg)
+        progress.enable(t.progress and ctx.is_main)
         seed_everything(cfg.seed, t.deterministic)
 
         self.source = build_data(cfg.dataset)
+        self.match = match_width(cfg) if cfg.mode == "train" else {}  # match.*: sets the width before the build
         self.model = build_model(cfg.model, cfg.sharing, self.source.info).to(self.device)
         self.counts = count_model(self.model, self.source.info)
-        self.analyses = build_analyses(cfg.get("analysis"), self.model)
+        self.analyses = build_analyses(cfg.get("analysis"), self.model, cfg.budget.get("max_analysis_points"))
         self.task = make_task(self.source.info.task, self.source.info.num_classes)
         self.selection = selection_metric(t.select_on, self.source)
         self.optimizer = OPTIMIZERS.build(cfg.optimizer, self.model, self.device, skip=2)
         self.schedule = SCHEDULES.build(cfg.schedule, self.optimizer, self.epochs / cfg.trainer.epochs, skip=2)
-        bf16 = t.precision == "bf16" or (t.precision == "auto" and on_cuda)
-        channels_last = t.channels_last and on_cuda
-        if channels_last:
+        self.compute = resolve_compute(self.device, t.precision, t.channels_last, t.compile)
+        if self.compute.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self.step = Step(self.device, bf16, channels_last, t.grad_clip)
-        self.forward_model = torch.compile(self.model) if (t.compile and on_cuda) else self.model
+        self.step = Step(self.device, self.compute.bf16, self.compute.channels_last, t.grad_clip)
+        self.forward_model = torch.compile(self.model) if self.compute.compile else self.model
         if ctx.active:
             self.forward_model = torch.nn.parallel.DistributedDataParallel(
                 self.forward_model, device_ids=[self.device.index] if on_cuda else None)
-        if t.compile and not on_cuda:
-            log.info("trainer.compile=true is a no-op on CPU")
         self.sharing = self.model.sharing
         self.curriculum = None
 
     def loaders(self):
         """Train and test loaders; under torchrun each rank gets its slice of every global batch."""
-        t = self.cfg.trainer
-        train, test = self.source.loaders(t.batch_size, self.device, self.cfg.seed, t.eval_batch_size)
+        size = self.batch_size
+        train, test = self.source.loaders(size["train"], self.device, self.cfg.seed, size["eval"])
         if hasattr(train, "schedule"):  # loaders that change over a run (the shortest-path curriculum)
             train.schedule(self.epochs)
             test.schedule(self.epochs)
@@ -117,8 +126,7 @@ class Run:
     def extra_eval_loaders(self) -> Dict[str, Any]:
         """Evaluation sets beside the test set, by their metrics' prefix: the validation split held out of
         training (`val`), held-out sets of every difficulty (`heldout<name>`)."""
-        t = self.cfg.trainer
-        batch_size = t.eval_batch_size or t.batch_size
+        batch_size = self.batch_size["eval"]
         loaders = {}
         if getattr(self.source, "holds_validation", False):
             val = self.source.validation_loader(batch_size, self.device, self.cfg.seed)
@@ -134,15 +142,15 @@ class Run:
         Under torchrun every rank runs them (evaluation sums over the ranks' slices), only the writer saves.
         One that crashes is recorded in `analysis_errors`, not fatal, and never replaces an earlier result
         (the checkpoint is saved: rerun it with mode=eval)."""
-        def evaluate_model(model: torch.nn.Module) -> Dict[str, float]:
-            return evaluate(model, test_loader, self.task, self.step, self.cfg.budget.max_eval_batches)
+        def evaluate_model(model: torch.nn.Module, desc: str) -> Dict[str, float]:
+            return evaluate(model, test_loader, self.task, self.step, self.cfg.budget.max_eval_batches, desc)
 
         results, errors = dict(self.record.summary().get("analysis", {})), {}
         out_dir = self.record.artifacts / "analysis" if self.record.writer else None
         for name, analysis in self.analyses.items():
             log.info("analysis %s", name)
             try:
-                results[name] = analysis(evaluate_model, out_dir, epoch)
+                results[name] = analysis(functools.partial(evaluate_model, desc=f"analysis {name}"), out_dir, epoch)
             except Exception as err:  # noqa: BLE001 -- recorded in the summary, the run's weights are safe
                 log.exception("analysis %s failed", name)
                 errors[name] = f"{type(err).__name__}: {err}"
@@ -193,8 +201,11 @@ class Run:
             "status": "running", "mode": cfg.mode, "name": cfg.name, "tags": run_tags(cfg),
             "model": cfg.model.name, "sharing": cfg.sharing.name, "dataset": cfg.dataset.name,
             "seed": cfg.seed, "budget": {**OmegaConf.to_container(cfg.budget), "epochs": self.epochs},
+            "batch_size": self.batch_size,
             **{k: self.counts[k] for k in ("params", "params_conv", "macs", "flops")},
+            **({"match": self.match} if self.match else {}),
             "device": torch.cuda.get_device_name(self.device) if self.device.type == "cuda" else "cpu",
+            "compute": self.compute.record(),
             "versions": versions(), "git_commit": git_commit(Path(cfg.paths.root)),
             "run_dir": str(self.record.dir), "world_size": self.ctx.world,
             "selection": {"best_on": self.selection, "schedule_on": self.selection if self.schedule.needs_metric
@@ -346,8 +357,7 @@ def _train_locked(cfg: DictConfig, record: RunRecord, ctx: distributed.Context) 
     record.update_summary(**run.base_summary(), **reference, **extra)
     tags = [f"{k}:{v}" for k, v in run_tags(cfg).items() if v]
     logger_cfg = cfg.logger if ctx.is_main else OmegaConf.create({"name": "none", "mode": "disabled"})
-    tracker = make_tracker(logger_cfg, record.dir, name=f"{cfg.name}-seed{cfg.seed}",
-                           group=cfg.name if not cfg.tags.item else f"{cfg.tags.paper}/{cfg.tags.item}",
+    tracker = make_tracker(logger_cfg, record.dir, name=f"{cfg.name}-seed{cfg.seed}", **grouping(cfg),
                            tags=tags, config=OmegaConf.to_container(cfg, resolve=True))
     failed = True
     try:
@@ -362,6 +372,7 @@ def _train_locked(cfg: DictConfig, record: RunRecord, ctx: distributed.Context) 
                                      epochs_done=run.epochs, groups=run.counts.get("groups", {}), finished=now(),
                                      error=None)
         tracker.log_artifacts(record.artifacts)
+        tracker.log_results(record.dir)
         failed = False
         return summary
     except BaseException as err:
@@ -396,7 +407,7 @@ def _epochs(cfg: DictConfig, run: Run, record: RunRecord, tracker, train_loader,
             row["train_phase"] = run.curriculum.phase
         for name, loader in extra_eval.items():
             row.update({f"{name}_{k}": v for k, v in evaluate(
-                run.forward_model, loader, run.task, run.step, cfg.budget.max_eval_batches).items()})
+                run.forward_model, loader, run.task, run.step, cfg.budget.max_eval_batches, name).items()})
         row["seconds"] = time.time() - epoch_started
         nonfinite = sorted(k for k, v in row.items() if isinstance(v, float) and not math.isfinite(v))
         if nonfinite:  # diverged: record the epoch (null values, flagged), keep the last good checkpoint

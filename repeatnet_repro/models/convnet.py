@@ -5,7 +5,7 @@ from typing import Annotated, List
 
 from torch import nn
 
-from ..registry import Range
+from ..registry import Range, Width
 from ..data.base import DataInfo
 from ..sharing import SharedConv2d
 from .registry import MODELS
@@ -14,7 +14,8 @@ from .registry import MODELS
 class ConvNet(nn.Module):
     """conv3-BN-ReLU blocks; a 2x max-pool closes each stage; global average pool; one linear layer.
 
-    Convs after the first in a stage all map width -> width and form the sharing group `stage<i>`.
+    Convs after the first in a stage all map width -> width and form the sharing group `stage<i>`; with the
+    default 3 convs per stage each group holds two layers (with 2 it would hold one: nothing to share).
     `width_mult` widens every conv but the image-reading one; each conv declares its unwidened
     (base) channels, so `sharing=repeat` (width plan) keeps the base model's parameter count.
     """
@@ -40,7 +41,8 @@ class ConvNet(nn.Module):
 
 
 @MODELS.register("convnet")
-def convnet(info: DataInfo, widths: Annotated[List[int], Range(ge=1)] = [32, 64], convs_per_stage: Annotated[int, Range(ge=1)] = 2,
+def convnet(info: DataInfo, widths: Annotated[List[int], Range(ge=1), Width()] = [32, 64],
+            convs_per_stage: Annotated[int, Range(ge=1)] = 3,
             width_mult: Annotated[int, Range(ge=1)] = 1) -> ConvNet:
     """widths: channels per stage (each stage halves the resolution); width_mult scales them all."""
     if not widths or min(widths) < 1:

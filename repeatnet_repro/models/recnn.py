@@ -7,8 +7,11 @@ max-pools, spatial average pool, group pooling and the same FC head. c = sqrt(4 
 widths are C4 64..256, C8 88..360, C16 128..512. The filter bases (radii, widths, frequency
 cut-offs) follow the e2cnn paper's rot-MNIST model.
 
-Its weight sharing is built into the steerable bases; it has no SharedConv2d, so sharing schemes
-find nothing to reparametrise (the scheme layer rejects any scheme but `none` for it).
+Each R2Conv is a `SharedR2Conv`: its free parameters, the steerable-basis coefficients, live in the sharing
+scheme's bank, so |W_conv| counts them and R2Convs between equal field types (group `regular<n>_k<kernel>`)
+can share: `sharing=hard` ties their coefficients, `sharing=soft` mixes templates of coefficients.
+`sharing=repeat` is refused (SharedR2Conv.repeat_refusal says why). The default fields have one such conv
+(32 -> 32), so hard and soft sharing need `fields` with repeated counts, e.g. [16, 32, 32, 32, 48, 64].
 """
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from torch import nn
 
 from ..data.base import DataInfo
 from ..registry import ConfigError, OneOf, Range
+from ..sharing import SharedR2Conv
 from .registry import MODELS
 from .rotmnist import KERNELS, PADDINGS, POOL_AFTER, check_image_size, rotmnist_head
 
@@ -43,19 +47,21 @@ class ReCNN(nn.Module):
         super().__init__()
         gspace = gspaces.Rot2dOnR2(N=N)
         self.input_type = enn.FieldType(gspace, info.in_channels * [gspace.trivial_repr])
-        layers: List[enn.EquivariantModule] = []
-        in_type = self.input_type
+        layers: List[nn.Module] = []
+        in_type, previous = self.input_type, None
         for i, (n_fields, k, p) in enumerate(zip(fields, KERNELS, PADDINGS), start=1):
             out_type = enn.FieldType(gspace, n_fields * [gspace.regular_repr])
-            layers += [enn.R2Conv(in_type, out_type, kernel_size=k, padding=p, bias=False, **_basis(k)),
+            group = f"regular{n_fields}_k{k}" if previous == n_fields else None
+            layers += [SharedR2Conv(in_type, out_type, k, padding=p, group=group, **_basis(k)),
                        enn.InnerBatchNorm(out_type), enn.ELU(out_type, inplace=True)]
             if i in POOL_AFTER:
                 layers.append(enn.PointwiseMaxPool(out_type, kernel_size=pool_kernel, stride=2,
                                                    padding=(pool_kernel - 1) // 2))
-            in_type = out_type
-        layers += [enn.PointwiseAdaptiveAvgPool(in_type, 1), enn.GroupPooling(in_type)]
-        self.features = enn.SequentialModule(*layers)
-        self.head = rotmnist_head(self.features.out_type.size, info.num_classes)
+            in_type, previous = out_type, n_fields
+        pooled = enn.GroupPooling(in_type)
+        layers += [enn.PointwiseAdaptiveAvgPool(in_type, 1), pooled]
+        self.features = nn.Sequential(*layers)  # GeometricTensors in and out; SharedR2Conv is no EquivariantModule
+        self.head = rotmnist_head(pooled.out_type.size, info.num_classes)
 
     def forward(self, x):
         from e2cnn.nn import GeometricTensor
@@ -64,8 +70,12 @@ class ReCNN(nn.Module):
 
 
 @MODELS.register("recnn")
-def recnn(info: DataInfo, N: Annotated[int, Range(ge=1)] = 4, channel_scale: Annotated[Optional[float], Range(gt=0)] = None, pool_kernel: Annotated[int, OneOf((2, 3))] = 2) -> ReCNN:
-    """N: order of the rotation group C_N; channel_scale: c (null = sqrt(4 / N), the paper's choice).
+def recnn(info: DataInfo, N: Annotated[int, Range(ge=1)] = 4,
+          channel_scale: Annotated[Optional[float], Range(gt=0)] = None,
+          pool_kernel: Annotated[int, OneOf((2, 3))] = 2,
+          fields: Annotated[Optional[List[int]], Range(ge=1)] = None) -> ReCNN:
+    """N: order of the rotation group C_N; channel_scale: c (null = sqrt(4 / N), the paper's choice);
+    fields: the six layers' numbers of regular fields (null = round(c * [16, 24, 32, 32, 48, 64])).
 
     pool_kernel: 2 = the RepeatNet code's 2x2 stride-2 max-pools (its FLOPs); on the odd feature maps
     (25 -> 12) they drop a border row and column, so 90-degree rotations are only approximately
@@ -76,9 +86,18 @@ def recnn(info: DataInfo, N: Annotated[int, Range(ge=1)] = 4, channel_scale: Ann
                           "(centred, exactly equivariant)")
     if N < 1:
         raise ConfigError(f"model.N={N}: the rotation group order must be a positive integer (paper: 4, 8, 16)")
-    c = math.sqrt(4 / N) if channel_scale is None else channel_scale
-    fields = [round(c * f) for f in FIELDS]
-    if min(fields) < 1:
-        raise ConfigError(f"model.channel_scale={c}: gives fields {fields}; every layer needs >= 1 field")
+    if fields is not None:
+        if channel_scale is not None:
+            raise ConfigError(f"model.fields={list(fields)} and model.channel_scale={channel_scale} are both set: "
+                              "give the field counts or the scale of the paper's, not both")
+        if len(fields) != len(FIELDS):
+            raise ConfigError(f"model.fields={list(fields)}: give {len(FIELDS)} numbers of regular fields, "
+                              "one per layer")
+        fields = list(fields)
+    else:
+        c = math.sqrt(4 / N) if channel_scale is None else channel_scale
+        fields = [round(c * f) for f in FIELDS]
+        if min(fields) < 1:
+            raise ConfigError(f"model.channel_scale={c}: gives fields {fields}; every layer needs >= 1 field")
     check_image_size(info)
     return ReCNN(info, N, fields, pool_kernel)

@@ -6,7 +6,9 @@ average pool, head Linear(c_last, 64)-BN1d-ELU-Linear(64, classes). The vanilla 
 22,33,45,45,67,90 give about the RE-CNNs' parameter count. Every conv declares
 `base_channels` from `base_widths` (the vanilla widths), so `model.widths` set to a RE-CNN's
 expanded widths plus `sharing=repeat sharing.plan=width` gives the RepeatNet variant whose conv
-FLOPs match that RE-CNN (widths that are no multiple of the base use the remainder rule). The vanilla
+FLOPs match that RE-CNN. Such widths are no multiple of the base, so every conv declares RepeatNet's remainder
+rule as its own (`sharing.remainder=null`, the default, follows it); `width_mult` (k_rep under
+`sharing=repeat`) multiplies the widths on top. The vanilla
 convs have no bias (the authors' NormalCNN); the widened ones keep one, as every Conv2dRepeat of the
 authors' RepCNN does (C4 / C8 / C16: 864 / 1,220 / 1,728 parameters).
 """
@@ -17,7 +19,7 @@ from typing import Annotated, List, Sequence
 from torch import nn
 
 from ..data.base import DataInfo
-from ..registry import ConfigError, Range
+from ..registry import ConfigError, Range, Width
 from ..sharing import SharedConv2d
 from .registry import MODELS
 
@@ -58,14 +60,15 @@ class RotMNISTCNN(nn.Module):
     parent. Convs mapping width -> width form group `w<width>`.
     """
 
-    def __init__(self, info: DataInfo, widths: Sequence[int], base_widths: Sequence[int]):
+    def __init__(self, info: DataInfo, widths: Sequence[int], base_widths: Sequence[int], width_mult: int = 1):
         super().__init__()
         layers: List[nn.Module] = []
         c_in, base_in = info.in_channels, info.in_channels
         for i, (width, base, k, p) in enumerate(zip(widths, base_widths, KERNELS, PADDINGS), start=1):
+            width *= width_mult
             plain = (width, c_in) == (base, base_in)
             layers += [SharedConv2d(c_in, width, k, padding=p, group=f"w{width}" if c_in == width else None,
-                                    bias=not plain, base_channels=(base, base_in),
+                                    bias=not plain, base_channels=(base, base_in), remainder=True,
                                     init="torch_default" if plain else "xavier_uniform"),
                        nn.BatchNorm2d(width), nn.ELU(inplace=True)]
             if i in POOL_AFTER:
@@ -80,9 +83,11 @@ class RotMNISTCNN(nn.Module):
 
 
 @MODELS.register("cnn_rotmnist")
-def cnn_rotmnist(info: DataInfo, widths: Annotated[List[int], Range(ge=1)] = list(VANILLA_WIDTHS),
-                 base_widths: Annotated[List[int], Range(ge=1)] = list(VANILLA_WIDTHS)) -> RotMNISTCNN:
-    """widths: channels of the six convs; base_widths: their k = 1 (parent) widths for sharing=repeat."""
+def cnn_rotmnist(info: DataInfo, widths: Annotated[List[int], Range(ge=1), Width()] = list(VANILLA_WIDTHS),
+                 base_widths: Annotated[List[int], Range(ge=1)] = list(VANILLA_WIDTHS),
+                 width_mult: Annotated[int, Range(ge=1)] = 1) -> RotMNISTCNN:
+    """widths: channels of the six convs; base_widths: their k = 1 (parent) widths for sharing=repeat;
+    width_mult: m, RepeatNet's k_rep (the convs are m * widths wide)."""
     for key, values in (("widths", widths), ("base_widths", base_widths)):
         if len(values) != len(KERNELS) or min(values) < 1:
             raise ConfigError(f"model.{key}={list(values)}: give {len(KERNELS)} positive conv widths")
@@ -90,4 +95,4 @@ def cnn_rotmnist(info: DataInfo, widths: Annotated[List[int], Range(ge=1)] = lis
         raise ConfigError(f"model.base_widths={list(base_widths)} must not exceed model.widths={list(widths)} "
                           "(a RepeatNet child is at least as wide as its parent)")
     check_image_size(info)
-    return RotMNISTCNN(info, list(widths), list(base_widths))
+    return RotMNISTCNN(info, list(widths), list(base_widths), width_mult)

@@ -11,32 +11,46 @@ The stem and the 1x1 transitions are never in a group, except a CIFAR stem whose
 zero-padded to n channels (`pad_input`): it then joins the shared conv3, as in SLb-ResNet.
 Spatial convs keep a bias and 1x1 convs have none, the layout ShardNet's |W_conv| counts imply.
 The final pooling is global (the paper's avgpool-8 on CIFAR; its "avgpool-3" on the 7x7 ImageNet
-maps is ambiguous, and no printed count depends on it: ours).
+maps is ambiguous, and no printed count depends on it: ours). `width_mult` m widens every conv (and the
+padded input) m times; each conv declares its m = 1 shape as `base_channels`, so `sharing=repeat
+sharing.k_rep=m` (which sets m) is RepeatNet width scaling of the configured net. The CIFAR blocks declare
+their place in the family (`CIFAR_DEPTHS`, b blocks per stage), so `sharing=repeat sharing.plan=depth
+sharing.parent_depth=b'` makes a b-block net a depth-scaled b'-block one (sharing/depth.py).
 """
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Annotated, List, Optional
+from typing import Annotated, List, Optional, Tuple
 
 import torch.nn.functional as F
 from torch import nn
 
 from ..data.base import DataInfo
-from ..registry import ConfigError, OneOf, Range
-from ..sharing import SharedConv2d
+from ..registry import ConfigError, OneOf, Range, Width
+from ..sharing import DepthFamily, DepthSlot, SharedConv2d, stage_blocks
 from .channel_pad import ChannelPad, check_pad_input
 from .registry import MODELS
+
+#: Eb / SLb-ResNet: b basic blocks in each of 3 stages, b = model.blocks
+CIFAR_DEPTHS = DepthFamily("model.blocks", stage_blocks(lambda b: b if b >= 1 else None, 3), "b >= 1 blocks per stage")
 
 
 class BasicBlock(nn.Module):
     """conv3-BN-ReLU-conv3-BN plus identity, then ReLU; both convs in group `conv3_<width>`."""
 
-    def __init__(self, width: int):
+    def __init__(self, width: int, base: int, slot: Optional[Tuple[int, int]] = None):
+        """slot: (stage, block) in the CIFAR family's depth layout (None: a family without one)."""
         super().__init__()
         group = f"conv3_{width}"
-        self.conv1 = SharedConv2d(width, width, 3, padding=1, bias=True, group=group)
+
+        def depth(role: str) -> Optional[DepthSlot]:
+            return DepthSlot(CIFAR_DEPTHS, *slot, role) if slot else None
+
+        self.conv1 = SharedConv2d(width, width, 3, padding=1, bias=True, group=group, base_channels=(base, base),
+                                  depth=depth("conv1"))
         self.bn1 = nn.BatchNorm2d(width)
-        self.conv2 = SharedConv2d(width, width, 3, padding=1, bias=True, group=group)
+        self.conv2 = SharedConv2d(width, width, 3, padding=1, bias=True, group=group, base_channels=(base, base),
+                                  depth=depth("conv2"))
         self.bn2 = nn.BatchNorm2d(width)
 
     def forward(self, x):
@@ -47,13 +61,14 @@ class BasicBlock(nn.Module):
 class Bottleneck(nn.Module):
     """1x1 4x -> x, conv3 x -> x, 1x1 x -> 4x (each with BN; ReLU after the first two) plus identity."""
 
-    def __init__(self, width: int):
+    def __init__(self, width: int, base: int):
         super().__init__()
-        self.reduce = SharedConv2d(4 * width, width, 1, group=f"reduce_{width}")
+        self.reduce = SharedConv2d(4 * width, width, 1, group=f"reduce_{width}", base_channels=(base, 4 * base))
         self.bn1 = nn.BatchNorm2d(width)
-        self.conv = SharedConv2d(width, width, 3, padding=1, bias=True, group=f"conv3_{width}")
+        self.conv = SharedConv2d(width, width, 3, padding=1, bias=True, group=f"conv3_{width}",
+                                 base_channels=(base, base))
         self.bn2 = nn.BatchNorm2d(width)
-        self.expand = SharedConv2d(width, 4 * width, 1, group=f"expand_{width}")
+        self.expand = SharedConv2d(width, 4 * width, 1, group=f"expand_{width}", base_channels=(4 * base, base))
         self.bn3 = nn.BatchNorm2d(4 * width)
 
     def forward(self, x):
@@ -64,33 +79,39 @@ class Bottleneck(nn.Module):
 
 class ShardResNet(nn.Module):
     """Stem, then per stage s: blocks `block<s>_<j>`, and between stages a 1x1 `transition<s>` and a
-    2x max-pool; global average pool, FC."""
+    2x max-pool; global average pool, FC. `stages` are the m = 1 widths, each conv m times as wide."""
 
     def __init__(self, info: DataInfo, stem_kernel: int, stem_stride: int, stem_pool: bool,
-                 pad_to: Optional[int], stages: List[int], blocks: int, bottleneck: bool):
+                 pad_to: Optional[int], stages: List[int], blocks: int, bottleneck: bool, width_mult: int = 1,
+                 depth_slots: bool = False):
         super().__init__()
-        self.pad = ChannelPad(pad_to) if pad_to is not None else nn.Identity()
-        c_in, width = pad_to or info.in_channels, stages[0]
+        m = width_mult
+        self.pad = ChannelPad(pad_to * m) if pad_to is not None else nn.Identity()
+        base_in, base = pad_to or info.in_channels, stages[0]
+        c_in = base_in * m if pad_to is not None else base_in
         stem: "OrderedDict[str, nn.Module]" = OrderedDict()
-        stem["conv"] = SharedConv2d(c_in, width, stem_kernel, stride=stem_stride, padding=stem_kernel // 2,
-                                    bias=True, group=None if pad_to is None else f"conv3_{width}")
-        stem["bn"], stem["relu"] = nn.BatchNorm2d(width), nn.ReLU(inplace=True)
+        stem["conv"] = SharedConv2d(c_in, base * m, stem_kernel, stride=stem_stride, padding=stem_kernel // 2,
+                                    bias=True, group=None if pad_to is None else f"conv3_{base * m}",
+                                    base_channels=(base, base_in))
+        stem["bn"], stem["relu"] = nn.BatchNorm2d(base * m), nn.ReLU(inplace=True)
         if stem_pool:
             stem["pool"] = nn.MaxPool2d(2)
         expansion = 4 if bottleneck else 1
         if bottleneck:  # ResNet-50's conv1-(4x) after the stem, into the bottleneck width
-            stem["expand"] = SharedConv2d(width, expansion * width, 1)
+            stem["expand"] = SharedConv2d(base * m, expansion * base * m, 1, base_channels=(expansion * base, base))
         self.stem = nn.Sequential(stem)
         body: "OrderedDict[str, nn.Module]" = OrderedDict()
-        for s, width in enumerate(stages, start=1):
+        for s, base in enumerate(stages, start=1):
             for j in range(1, blocks + 1):
-                body[f"block{s}_{j}"] = Bottleneck(width) if bottleneck else BasicBlock(width)
+                body[f"block{s}_{j}"] = Bottleneck(base * m, base) if bottleneck else \
+                    BasicBlock(base * m, base, (s, j - 1) if depth_slots else None)
             if s < len(stages):
-                body[f"transition{s}"] = SharedConv2d(expansion * width, expansion * stages[s], 1)
+                body[f"transition{s}"] = SharedConv2d(expansion * base * m, expansion * stages[s] * m, 1,
+                                                      base_channels=(expansion * stages[s], expansion * base))
                 body[f"pool{s}"] = nn.MaxPool2d(2)
         self.body = nn.Sequential(body)
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(expansion * stages[-1], info.num_classes)
+        self.classifier = nn.Linear(expansion * stages[-1] * m, info.num_classes)
 
     def forward(self, x):
         return self.classifier(self.pool(self.body(self.stem(self.pad(x)))).flatten(1))
@@ -105,27 +126,31 @@ def _check_common(info: DataInfo, width: int, min_size: int, what: str) -> None:
 
 
 @MODELS.register("resnet_cifar")
-def resnet_cifar(info: DataInfo, width: Annotated[int, Range(ge=1)] = 16, blocks: Annotated[int, Range(ge=1)] = 3, uniform: bool = False,
-                 pad_input: bool = False) -> ShardResNet:
+def resnet_cifar(info: DataInfo, width: Annotated[int, Range(ge=1), Width()] = 16, blocks: Annotated[int, Range(ge=1)] = 3,
+                 uniform: bool = False, pad_input: bool = False,
+                 width_mult: Annotated[int, Range(ge=1)] = 1) -> ShardResNet:
     """width: p (E layout: stages p, 2p, 4p) or n (uniform); blocks: b basic blocks per stage;
     uniform: every stage at n with n -> n blending transitions (SLb); pad_input: zero-pad the image
-    to n channels so the stem is n -> n (SLb)."""
+    to n channels so the stem is n -> n (SLb); width_mult: m, RepeatNet's k_rep (every conv m x wider)."""
     _check_common(info, width, 4, "model=resnet_cifar (two max-pools)")
     if blocks < 1:
         raise ConfigError(f"model.blocks={blocks}: b must be >= 1 (the paper uses 3, 5, 7)")
     check_pad_input(info, width, uniform, pad_input)
     stages = [width] * 3 if uniform else [width, 2 * width, 4 * width]
     return ShardResNet(info, 3, 1, False, width if pad_input else None, stages, blocks,
-                       bottleneck=False)
+                       bottleneck=False, width_mult=width_mult, depth_slots=True)
 
 
 @MODELS.register("resnet_imagenet")
-def resnet_imagenet(info: DataInfo, depth: Annotated[int, OneOf((34, 50))] = 34, width: Annotated[int, Range(ge=1)] = 64, uniform: bool = False,
-                    stem: Annotated[Optional[str], OneOf(("conv3", "conv7"))] = None) -> ShardResNet:
+def resnet_imagenet(info: DataInfo, depth: Annotated[int, OneOf((34, 50))] = 34,
+                    width: Annotated[int, Range(ge=1), Width()] = 64,
+                    uniform: bool = False, stem: Annotated[Optional[str], OneOf(("conv3", "conv7"))] = None,
+                    width_mult: Annotated[int, Range(ge=1)] = 1) -> ShardResNet:
     """depth: 34 (basic blocks) or 50 (bottlenecks), 4 blocks in every stage; width: the first
     stage's width (E layout: x, 2x, 4x, 8x; 64 = E-ResNet) or n (uniform: SL-ResNet-34/50(n));
     stem: conv7 (stride 2 + max-pool, ImageNet) | conv3 (stride 1, no max-pool, Tiny ImageNet's
-    56x56 crops); null = conv7 for images of 128 px and more, conv3 below."""
+    56x56 crops); null = conv7 for images of 128 px and more, conv3 below; width_mult: m,
+    RepeatNet's k_rep (every conv m x wider)."""
     if depth not in (34, 50):
         raise ConfigError(f"model.depth={depth}: valid depths are 34 (basic blocks) and 50 "
                           "(bottleneck blocks)")
@@ -138,4 +163,4 @@ def resnet_imagenet(info: DataInfo, depth: Annotated[int, OneOf((34, 50))] = 34,
                   f"model=resnet_imagenet with model.stem={stem} ({'5' if big else '3'} downsamplings)")
     stages = [width] * 4 if uniform else [width, 2 * width, 4 * width, 8 * width]
     return ShardResNet(info, 7 if big else 3, 2 if big else 1, big, None, stages, 4,
-                       bottleneck=depth == 50)
+                       bottleneck=depth == 50, width_mult=width_mult)

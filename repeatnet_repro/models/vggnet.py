@@ -7,6 +7,8 @@ so the first conv is n -> n too, `blend` adds ShardNet's unshared 1x1 "linear" c
 BN/ReLU) before the max-pools of blocks 1-4, and `layers_per_block` sets l of SL-l. Which convs
 actually share is the sharing scheme's business: convs of equal shape form the group
 `conv3_<width>`, so `sharing=hard` on the padded uniform layout is S-VGGNet's single shared conv.
+`width_mult` m widens every conv (and the padded input) m times from its declared m = 1 shape
+(`base_channels`): RepeatNet width scaling with `sharing=repeat sharing.k_rep=m`.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import Annotated, Dict, List, Optional, Tuple
 from torch import nn
 
 from ..data.base import DataInfo
-from ..registry import ConfigError, OneOf, Range
+from ..registry import ConfigError, OneOf, Range, Width
 from ..sharing import SharedConv2d
 from .channel_pad import ChannelPad, check_pad_input
 from .registry import MODELS
@@ -38,21 +40,25 @@ class VGGNet(nn.Module):
     """Feature extractor of conv blocks, then FC-ReLU-Dropout layers and a final FC."""
 
     def __init__(self, info: DataInfo, widths: List[List[int]], pad_to: Optional[int], blend: bool,
-                 hidden: Tuple[int, ...], last_pool: bool, dropout: float):
+                 hidden: Tuple[int, ...], last_pool: bool, dropout: float, width_mult: int = 1):
         super().__init__()
-        self.pad = ChannelPad(pad_to) if pad_to is not None else nn.Identity()
+        m = width_mult
+        self.pad = ChannelPad(pad_to * m) if pad_to is not None else nn.Identity()
         layers: "OrderedDict[str, nn.Module]" = OrderedDict()
-        c_in = pad_to or info.in_channels
+        base_in = pad_to or info.in_channels
+        c_in = base_in * m if pad_to is not None else base_in
         size = info.image_size
         for b, block in enumerate(widths, start=1):
-            for i, width in enumerate(block, start=1):
+            for i, base in enumerate(block, start=1):
+                width = base * m
                 group = f"conv3_{width}" if c_in == width else None
-                layers[f"conv{b}_{i}"] = SharedConv2d(c_in, width, 3, padding=1, bias=True, group=group)
+                layers[f"conv{b}_{i}"] = SharedConv2d(c_in, width, 3, padding=1, bias=True, group=group,
+                                                      base_channels=(base, base_in))
                 layers[f"bn{b}_{i}"] = nn.BatchNorm2d(width)
                 layers[f"relu{b}_{i}"] = nn.ReLU(inplace=True)
-                c_in = width
+                c_in, base_in = width, base
             if blend and b < len(widths):
-                layers[f"blend{b}"] = SharedConv2d(c_in, c_in, 1)
+                layers[f"blend{b}"] = SharedConv2d(c_in, c_in, 1, base_channels=(base_in, base_in))
             if b < len(widths) or last_pool:
                 layers[f"pool{b}"] = nn.MaxPool2d(2)
                 size //= 2
@@ -70,14 +76,15 @@ class VGGNet(nn.Module):
 
 
 @MODELS.register("vggnet")
-def vggnet(info: DataInfo, width: Annotated[int, Range(ge=1)] = 64, uniform: bool = False, pad_input: bool = False,
+def vggnet(info: DataInfo, width: Annotated[int, Range(ge=1), Width()] = 64, uniform: bool = False, pad_input: bool = False,
            blend: bool = False, layers_per_block: Annotated[Optional[int], Range(ge=1)] = None, head: Annotated[Optional[str], OneOf(("cifar10", "cifar100", "tinyimagenet"))] = None,
-           dropout: Annotated[float, Range(ge=0, lt=1)] = 0.5) -> VGGNet:
+           dropout: Annotated[float, Range(ge=0, lt=1)] = 0.5, width_mult: Annotated[int, Range(ge=1)] = 1) -> VGGNet:
     """width: n (uniform) or the first block's width (VGG-16 doubling, 64 = VGG-16);
     uniform: every conv n -> n (E/S/SL); pad_input: zero-pad the image to n channels (S/SL);
     blend: SL's 1x1 blending convs; layers_per_block: l of SL-l (null = VGG-16's 2,2,3,3,3);
     head: cifar10 | cifar100 | tinyimagenet (null = by the dataset's class count 10/100/200);
-    dropout: after every FC but the last (rate not given by the paper: ours, VGG's 0.5)."""
+    dropout: after every FC but the last (rate not given by the paper: ours, VGG's 0.5);
+    width_mult: m, RepeatNet's k_rep (every conv m x wider, from its m = 1 shape)."""
     if width < 1:
         raise ConfigError(f"model.width={width}: must be a positive number of channels")
     if layers_per_block is not None and layers_per_block < 1:
@@ -102,4 +109,4 @@ def vggnet(info: DataInfo, width: Annotated[int, Range(ge=1)] = 64, uniform: boo
     counts = [layers_per_block] * len(VGG16_LAYERS) if layers_per_block else list(VGG16_LAYERS)
     factors = [1] * len(counts) if uniform else list(VGG16_WIDTH_FACTORS)
     widths = [[width * f] * c for f, c in zip(factors, counts)]
-    return VGGNet(info, widths, width if pad_input else None, blend, hidden, last_pool, dropout)
+    return VGGNet(info, widths, width if pad_input else None, blend, hidden, last_pool, dropout, width_mult)

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from .benchmark import render_benchmark_tables
 from .collect import load_metrics, load_runs
 from .compare import CompareError, render_compare
 from .figures import render_figures
@@ -95,7 +96,8 @@ def main() -> None:
     reported = load_reported(args.paper)
     cache: Tables = {}  # each table is built once, for its files and for the index
     if args.what in ("tables", "all"):
-        for path in render_tables(reported, runs, out / "tables", cache):
+        for path in [*render_tables(reported, runs, out / "tables", cache),
+                     *render_benchmark_tables(runs, metrics, out / "tables")]:
             print(f"table: {path}")
     if args.what in ("figures", "all"):
         for path in render_figures(runs, metrics, reported, out / "figures"):

@@ -11,7 +11,7 @@ import pandas as pd
 from ..engine.atomic import write_text
 from .tables import Tables, budget_label, budgets_of, cached_table, fmt
 
-PAPERS = ("repeatnet", "shardnet", "softshare")
+PAPERS = ("repeatnet", "shardnet", "softshare", "compare")  # compare: the cross-scheme benchmark, no paper's
 #: units of the cells ranked as deviations: accuracy-like numbers in points (counts are checked by the tests)
 RANKED_UNITS = ("%", "pp")
 #: where each kind of output lives; only results/runs/curated and what `make results` builds from it are committed
@@ -22,7 +22,8 @@ LAYOUT = """\
 | `results/tables/`, `results/figures/`, `results/README.md` | the report over the curated runs, written only by `make results` (`python -m repeatnet_repro.report all --runs results/runs/curated --out results`) | yes |
 | `results/runs/curated/<study>/` | the run records behind the committed numbers, each study with a README (command, data, budget) | yes |
 | `results/runs/demo/` | `make demo`'s runs; their report in `results/runs/demo/report/` | no |
-| `results/runs/<budget>/` | `make sweep` / `make paper-*` runs at `BUDGET=smoke\\|short\\|paper`; their report in `results/runs/<budget>/report/` | no |
+| `results/runs/<paper>/<item>/<budget>/<job>/` | a preset's sweep (`make sweep` / `make paper-*`, `-m experiment=...`) at `BUDGET=smoke\\|short\\|paper`, one folder per sweep; `make sweep`'s report beside its jobs, `make paper-*`'s in `results/runs/<paper>/report/` | no |
+| `results/runs/multirun/<sweep>/<job>/` | a sweep of one's own (`-m` without a preset; `<sweep>`: `paths.sweep`, default the budget) | no |
 | `<runs>/report/` | where `python -m repeatnet_repro.report` writes unless `--out` says otherwise (`make report` / `tables` / `figures`: `results/runs/report/`) | no |
 
 `make clean-runs` deletes everything under results/runs except curated/."""

@@ -6,9 +6,10 @@ near-identical layers of a soft-shared model.
 from . import hard, repeat, soft  # noqa: F401  (registration)
 from .base import SCHEMES, SharedWeights, WeightBank, apply_sharing, shared_convs
 from .folding import fold
-from .layers import SharedConv2d
+from .depth import DepthFamily, DepthSlot, stage_blocks
+from .layers import SharedConv2d, SharedLayer, SharedR2Conv
 from .repeat import psi
 from .soft import layer_similarity, lsm
 
-__all__ = ["SCHEMES", "SharedConv2d", "SharedWeights", "WeightBank", "apply_sharing", "fold",
-           "layer_similarity", "lsm", "psi", "shared_convs"]
+__all__ = ["SCHEMES", "DepthFamily", "DepthSlot", "SharedConv2d", "SharedLayer", "SharedR2Conv", "SharedWeights",
+           "WeightBank", "apply_sharing", "fold", "layer_similarity", "lsm", "psi", "shared_convs", "stage_blocks"]

@@ -1,6 +1,6 @@
 """Weight banks and the container that holds them for a model.
 
-`apply_sharing(model, cfg)` is the single entry point: it finds every `SharedConv2d`, asks the
+`apply_sharing(model, cfg)` is the single entry point: it finds every `SharedLayer`, asks the
 scheme named by `cfg.name` (registry `SCHEMES`) to build a `SharedWeights` for them, and stores it
 as `model.sharing`. Training code only talks to `SharedWeights`; each layer only talks to its bank.
 """
@@ -16,24 +16,10 @@ from torch import nn
 
 from ..engine.atomic import write_json
 from ..registry import ConfigError, Registry
-from .layers import SharedConv2d
+from .layers import SharedLayer, init_weight_  # noqa: F401  (init_weight_: the banks' import)
 
 SCHEMES = Registry("sharing")
 UNSHARED = "unshared"  # bank name of the layers a scheme leaves alone
-
-
-def init_weight_(w: torch.Tensor, how: str) -> torch.Tensor:
-    """Initialise a conv weight the way its layer declared."""
-    if how == "kaiming_normal":
-        return nn.init.kaiming_normal_(w, mode="fan_in", nonlinearity="relu")
-    if how == "kaiming_normal_fan_out":
-        return nn.init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu")
-    if how == "xavier_uniform":
-        return nn.init.xavier_uniform_(w)
-    if how == "torch_default":
-        return nn.init.kaiming_uniform_(w, a=5 ** 0.5)
-    raise ValueError(f"unknown conv init '{how}'; valid: kaiming_normal, kaiming_normal_fan_out, "
-                     "xavier_uniform, torch_default")
 
 
 class WeightBank(nn.Module, abc.ABC):
@@ -45,7 +31,7 @@ class WeightBank(nn.Module, abc.ABC):
 
     scheme = "none"
 
-    def attach(self, layers: Sequence[SharedConv2d]) -> None:
+    def attach(self, layers: Sequence[SharedLayer]) -> None:
         self.layer_names = [layer.layer_name for layer in layers]
         for slot, layer in enumerate(layers):
             layer.attach(self, slot)
@@ -57,6 +43,10 @@ class WeightBank(nn.Module, abc.ABC):
     def own_parameter(self, slot: int) -> Optional[nn.Parameter]:
         """The parameter that IS layer `slot`'s weight, or None when the weight is computed from others."""
         return None
+
+    def per_forward(self, active: bool) -> None:
+        """Open (True) or close a cache of the weights one forward pass uses, for banks that compute all their
+        layers' weights in one op (soft sharing's A @ T); the model's hooks call it (apply_sharing)."""
 
     def regularization(self) -> Optional[torch.Tensor]:
         return None
@@ -76,10 +66,10 @@ class WeightBank(nn.Module, abc.ABC):
 class PerLayerBank(WeightBank):
     """No sharing: one parameter per layer, initialised as the layer declared."""
 
-    def __init__(self, layers: Sequence[SharedConv2d]):
+    def __init__(self, layers: Sequence[SharedLayer]):
         super().__init__()
         self.weights = nn.ParameterList(
-            [nn.Parameter(init_weight_(torch.empty(layer.weight_shape), layer.init)) for layer in layers])
+            [nn.Parameter(layer.init_weight_(torch.empty(layer.weight_shape))) for layer in layers])
         self.attach(layers)
 
     def weight(self, slot: int) -> torch.Tensor:
@@ -104,6 +94,10 @@ class SharedWeights(nn.Module):
         self.snapshot_dir = snapshot_dir
         self.snapshot_epochs = frozenset(snapshot_epochs)
         self.snapshot_last = snapshot_last
+
+    def per_forward(self, active: bool) -> None:
+        for bank in self.banks.values():
+            bank.per_forward(active)
 
     def regularization(self) -> torch.Tensor:
         """Term to ADD to the loss (soft sharing's recurrence regulariser); zero otherwise."""
@@ -135,31 +129,34 @@ class SharedWeights(nn.Module):
                        {"epoch": epoch, "banks": state})
 
 
-def shared_convs(model: nn.Module) -> List[SharedConv2d]:
-    """Every SharedConv2d in declaration order, each tagged with its qualified name."""
+def shared_convs(model: nn.Module) -> List[SharedLayer]:
+    """Every SharedLayer (SharedConv2d, SharedR2Conv) in declaration order, each tagged with its qualified name."""
     layers = []
     for qname, m in model.named_modules():
-        if isinstance(m, SharedConv2d):
+        if isinstance(m, SharedLayer):
             m.layer_name = qname
             layers.append(m)
     return layers
 
 
-def require_layers(layers: Sequence[SharedConv2d], scheme: str, grouped: bool) -> None:
-    """A scheme other than `none` needs SharedConv2d layers (and group tags, when it shares by group)."""
+def require_layers(layers: Sequence[SharedLayer], scheme: str, grouped: bool) -> None:
+    """A scheme other than `none` needs shared layers (and group tags, when it shares by group)."""
     if not layers:
-        raise ConfigError(f"sharing={scheme}: the model has no shareable conv layers (no SharedConv2d); "
+        raise ConfigError(f"sharing={scheme}: the model has no shareable conv layers (no SharedLayer); "
                           "use sharing=none")
     if grouped and all(layer.group is None for layer in layers):
-        raise ConfigError(f"sharing={scheme}: the model has no shareable groups (no SharedConv2d declares "
+        raise ConfigError(f"sharing={scheme}: the model has no shareable groups (no conv layer declares "
                           "a sharing group); use sharing=none")
 
 
-def split_groups(layers: Sequence[SharedConv2d], scheme: str
-                 ) -> Tuple[List[SharedConv2d], "OrderedDict[str, List[SharedConv2d]]"]:
-    """(ungrouped layers, group name -> its layers in declaration order); one weight shape per group."""
-    unshared: List[SharedConv2d] = []
-    groups: "OrderedDict[str, List[SharedConv2d]]" = OrderedDict()
+def split_groups(layers: Sequence[SharedLayer], scheme: str, allow_singletons: bool = False
+                 ) -> Tuple[List[SharedLayer], "OrderedDict[str, List[SharedLayer]]"]:
+    """(ungrouped layers, group name -> its layers in declaration order); one weight shape per group.
+
+    Groups that all hold one layer would share nothing, so that is an error unless `allow_singletons`.
+    """
+    unshared: List[SharedLayer] = []
+    groups: "OrderedDict[str, List[SharedLayer]]" = OrderedDict()
     for layer in layers:
         if layer.group is None:
             unshared.append(layer)
@@ -178,22 +175,41 @@ def split_groups(layers: Sequence[SharedConv2d], scheme: str
                 f"{first.weight_shape} but {odd.layer_name} has {odd.weight_shape}; layers of one group "
                 "must have one (out, in, k, k) shape — tag them with different groups in the model, "
                 "or use sharing=none")
+    if groups and not allow_singletons and all(len(members) == 1 for members in groups.values()):
+        listed = ", ".join(f"{name} = {members[0].layer_name}" for name, members in groups.items())
+        raise ConfigError(f"sharing={scheme}: every sharing group of this model holds a single layer ({listed}): "
+                          "no two of its convs have one weight shape, so nothing would be shared; use a model "
+                          "(or widths/depth) with repeated shapes, or set sharing.allow_singletons=true to run "
+                          "it anyway")
     return unshared, groups
 
 
-def with_unshared(unshared: Sequence[SharedConv2d], banks: Dict[str, WeightBank]) -> Dict[str, WeightBank]:
+def with_unshared(unshared: Sequence[SharedLayer], banks: Dict[str, WeightBank]) -> Dict[str, WeightBank]:
     """The scheme's banks plus one plain bank for the layers it leaves alone (first, if any)."""
     return {UNSHARED: PerLayerBank(unshared), **banks} if unshared else dict(banks)
 
 
+def _open_forward(model: nn.Module, args: Any) -> None:
+    if not torch.compiler.is_compiling():  # compiled, inductor fuses the per-layer products itself
+        model.sharing.per_forward(True)
+
+
+def _close_forward(model: nn.Module, args: Any, output: Any) -> None:
+    if not torch.compiler.is_compiling():
+        model.sharing.per_forward(False)
+
+
 def apply_sharing(model: nn.Module, cfg: Any) -> nn.Module:
-    """Build the banks of the configured scheme and attach them to `model` (returned)."""
+    """Build the banks of the configured scheme and attach them to `model` (returned). Each forward of the model
+    opens and closes the banks' per-forward caches (closed also when the forward raises)."""
     layers = shared_convs(model)
     model.sharing = SCHEMES.build(cfg, layers, skip=1)
+    model.register_forward_pre_hook(_open_forward)
+    model.register_forward_hook(_close_forward, always_call=True)
     return model
 
 
 @SCHEMES.register("none")
-def no_sharing(layers: List[SharedConv2d]) -> SharedWeights:
+def no_sharing(layers: List[SharedLayer]) -> SharedWeights:
     """Every layer keeps its own weight."""
     return SharedWeights("none", with_unshared(layers, {}))

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from ..registry import ConfigError
-from .base import SCHEMES, SharedWeights, WeightBank, init_weight_, require_layers, split_groups, with_unshared
-from .layers import SharedConv2d
+from .base import SCHEMES, SharedWeights, WeightBank, require_layers, split_groups, with_unshared
+from .layers import SharedLayer
 
 
 class TiedBank(WeightBank):
@@ -22,9 +22,9 @@ class TiedBank(WeightBank):
 
     scheme = "hard"
 
-    def __init__(self, layers: Sequence[SharedConv2d], share_bias: bool):
+    def __init__(self, layers: Sequence[SharedLayer], share_bias: bool):
         super().__init__()
-        self.shared = nn.Parameter(init_weight_(torch.empty(layers[0].weight_shape), layers[0].init))
+        self.shared = nn.Parameter(layers[0].init_weight_(torch.empty(layers[0].weight_shape)))
         self.shared_bias = share_bias and layers[0].bias is not None
         if share_bias and len({layer.bias is None for layer in layers}) > 1:
             raise ConfigError(f"sharing.share_bias=true: group '{layers[0].group}' mixes convs with and without "
@@ -48,9 +48,10 @@ class TiedBank(WeightBank):
 
 
 @SCHEMES.register("hard")
-def hard(layers: List[SharedConv2d], share_bias: bool = True) -> SharedWeights:
-    """One weight per sharing group; share_bias: the group's convs also share one bias (ShardNet)."""
+def hard(layers: List[SharedLayer], share_bias: bool = True, allow_singletons: bool = False) -> SharedWeights:
+    """One weight per sharing group; share_bias: the group's convs also share one bias (ShardNet);
+    allow_singletons: run a model whose groups all hold one layer (which shares nothing) instead of failing."""
     require_layers(layers, "hard", grouped=True)
-    unshared, groups = split_groups(layers, "hard")
+    unshared, groups = split_groups(layers, "hard", allow_singletons)
     banks = {g: TiedBank(members, share_bias) for g, members in groups.items()}
     return SharedWeights("hard", with_unshared(unshared, banks))

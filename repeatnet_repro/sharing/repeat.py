@@ -9,7 +9,9 @@ copy. Only the weight is shared: every child keeps its own bias (SharedConv2d) a
 is a Conv2dRepeat in the authors' code, so its bias starts at zero.
 
 Plans: `width` (each layer is a child of its own parent of shape `base_channels`, the k = 1 layer:
-"intra") and `depth` (children read another layer's weight, an explicit child -> parent map: "inter").
+"intra") and `depth` (children read another layer's weight: "inter"), from an explicit child -> parent
+map (`parents`, the VGG maps) or derived from a shallower net of the model's family (`parent_depth`,
+sharing/depth.py).
 """
 from __future__ import annotations
 
@@ -18,10 +20,12 @@ from typing import Annotated, Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from ..registry import ConfigError, OneOf, Range
 from .base import SCHEMES, SharedWeights, WeightBank, init_weight_, require_layers, with_unshared
-from .layers import SharedConv2d
+from .depth import depth_parents
+from .layers import SharedConv2d, SharedLayer
 
 PLANS = ("width", "depth")
 BETA_INITS = ("xavier_uniform", "identity")
@@ -31,6 +35,74 @@ Shape = Tuple[int, int, int, int]
 def psi(x: torch.Tensor, b1: torch.Tensor, b2: torch.Tensor) -> torch.Tensor:
     """b1 x / (1 + exp(b2 x)), written with a sigmoid so large |b2 x| cannot overflow."""
     return b1 * x * torch.sigmoid(-b2 * x)
+
+
+class TiledPsi(torch.autograd.Function):
+    """All g_out x g_in tiles psi_{a g_in + b}(parent) laid out as the child, in a few passes over the child.
+
+    Autograd of `psi` on broadcast tiles costs about twenty child-sized passes and six strided reductions per
+    step; here the forward is four passes and the backward three plus four matrix products (fp32 accumulation),
+    on the closed-form derivatives: with s = sigmoid(-b2 x) and v = g s (1 - s), d/db1 = sum g x s,
+    d/db2 = -b1 sum v x^2, d/dx = sum_tiles b1 g s - b1 b2 x v. Everything child-sized is in `dtype`, the compute
+    dtype (under bf16 autocast half the traffic, and the conv casts nothing), and in the parent's memory format
+    (a channels_last parent gives a channels_last child: the conv converts nothing, its weight gradient comes back
+    in that layout); the parent's and the betas' gradients come back in fp32.
+    """
+
+    @staticmethod
+    def layout(parent: torch.Tensor, g_out: int, g_in: int):
+        """(channels_last?, the tiles' shape, tiles -> child permutation, the child buffer's shape): the parent
+        is read in its memory order, (o, i, k) or, channels_last, (o, k, i) with k = kh kw."""
+        o, i, kh, kw = parent.shape
+        last = not parent.is_contiguous() and parent.is_contiguous(memory_format=torch.channels_last)
+        tiles = (g_out, g_in, o, kh * kw, i) if last else (g_out, g_in, o, i, kh * kw)
+        order = (0, 2, 3, 1, 4) if last else (0, 2, 1, 3, 4)
+        return last, tiles, order, tuple(tiles[d] for d in order)
+
+    @staticmethod
+    def forward(ctx, parent: torch.Tensor, b1: torch.Tensor, b2: torch.Tensor, g_out: int, g_in: int,
+                dtype: torch.dtype) -> torch.Tensor:
+        o, i, kh, kw = parent.shape
+        last, tiles, order, buffer = TiledPsi.layout(parent, g_out, g_in)
+        x = (parent.permute(0, 2, 3, 1) if last else parent).reshape(1, -1).to(dtype)
+        s = torch.mul((-b2).to(dtype).view(-1, 1), x).sigmoid_()  # (tiles, parent numel), tile-major
+        child = torch.empty(buffer, dtype=dtype, device=parent.device)
+        torch.mul(torch.mul(s, x).view(tiles).permute(order),
+                  b1.to(dtype).view(g_out, g_in, 1, 1, 1).permute(order), out=child)
+        ctx.save_for_backward(x, b1, b2, s)
+        ctx.layout = last, tiles, order, buffer
+        ctx.parent_shape = parent.shape
+        if last:
+            return child.view(g_out * o, kh, kw, g_in * i).permute(0, 3, 1, 2)
+        return child.view(g_out * o, g_in * i, kh, kw)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: torch.Tensor):
+        x, b1, b2, s = ctx.saved_tensors
+        last, tiles, order, buffer = ctx.layout
+        back = tuple(order.index(d) for d in range(len(order)))  # child buffer -> tiles
+        with torch.autocast(grad.device.type, enabled=False):  # the products below stay in s's dtype
+            g = (grad.permute(0, 2, 3, 1) if last else grad).reshape(buffer)  # a view when grad has the child's layout
+            u = torch.empty_like(s)
+            torch.mul(g.permute(back), s.view(tiles), out=u.view(tiles))  # g s, tile-major
+            column = x.view(-1, 1)  # (T, N) @ (N, 1) as a matrix product: twice as fast as bf16 mv on CPU
+            grad_b1, grad_x = (u @ column).view(-1).float(), (b1.to(u.dtype) @ u).float()
+            u.addcmul_(u, s, value=-1)  # v = g s (1 - s)
+            grad_b2 = -b1 * (u @ (column * column)).view(-1).float()
+            grad_x -= x.view(-1).float() * ((b1 * b2).to(u.dtype) @ u).float()
+        o, i, kh, kw = ctx.parent_shape
+        grad_x = grad_x.to(b1.dtype)
+        grad_x = grad_x.view(o, kh, kw, i).permute(0, 3, 1, 2) if last else grad_x.view(o, i, kh, kw)
+        return grad_x, grad_b1, grad_b2, None, None, None
+
+
+def compute_dtype(t: torch.Tensor) -> torch.dtype:
+    """The dtype autocast computes in on t's device, else t's own."""
+    device = t.device.type
+    if device == "meta":  # counting builds on the meta device, which has no autocast
+        return t.dtype
+    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else t.dtype
 
 
 class Tiling(nn.Module):
@@ -59,10 +131,15 @@ class Tiling(nn.Module):
         self.register_parameter("cols", nn.Parameter(extra()) if self.r_in else None)
 
     def forward(self, parent: torch.Tensor) -> torch.Tensor:
-        o, i, kh, kw = parent.shape
-        grid = (self.g_out, self.g_in, 1, 1, 1, 1)
-        tiles = psi(parent, self.b1.view(grid), self.b2.view(grid))  # (g_out, g_in, o, i, kh, kw)
-        child = tiles.transpose(1, 2).reshape(self.g_out * o, self.g_in * i, kh, kw)
+        if torch.compiler.is_compiling():  # inductor fuses psi on the broadcast tiles and its autograd by itself
+            o, i, kh, kw = parent.shape
+            grid = (self.g_out, self.g_in, 1, 1, 1, 1)
+            tiles = psi(parent, self.b1.view(grid), self.b2.view(grid))  # (g_out, g_in, o, i, kh, kw)
+            child = tiles.transpose(1, 2).reshape(self.g_out * o, self.g_in * i, kh, kw)
+        else:
+            remainder = self.rows is not None or self.cols is not None  # psi of the blocks is concatenated in fp32
+            child = TiledPsi.apply(parent, self.b1, self.b2, self.g_out, self.g_in,
+                                   parent.dtype if remainder else compute_dtype(parent))
         if self.rows is not None:
             child = torch.cat([child, psi(child[:self.r_out], self.rows[0], self.rows[1])], dim=0)
         if self.cols is not None:
@@ -106,8 +183,10 @@ def zero_bias_(children: Sequence[SharedConv2d]) -> None:
             nn.init.zeros_(child.bias)
 
 
-def check_child(child: SharedConv2d, parent_shape: Shape, parent_name: str, remainder: bool) -> None:
-    """A child has the parent's kernel, is at least as wide, and (unless remainders are allowed) a whole multiple."""
+def check_child(child: SharedConv2d, parent_shape: Shape, parent_name: str, remainder: Optional[bool]) -> None:
+    """A child has the parent's kernel, is at least as wide, and (unless remainders are allowed) a whole multiple.
+
+    remainder None: as the child declares (the rot-MNIST CNNs, whose widths are explicit lists, allow them)."""
     (o, i, k, _), (co, ci, ck, _) = parent_shape, child.weight_shape
     what = f"sharing=repeat: layer {child.layer_name} {tuple(child.weight_shape)} as a child of {parent_name} " \
            f"{tuple(parent_shape)}"
@@ -115,14 +194,14 @@ def check_child(child: SharedConv2d, parent_shape: Shape, parent_name: str, rema
         raise ConfigError(f"{what}: kernel sizes differ ({ck} vs {k}); a parent must have the child's kernel size")
     if co < o or ci < i:
         raise ConfigError(f"{what}: a child must be at least as wide as its parent in both channel dims")
-    if not remainder and (co % o or ci % i):
+    if not (child.remainder if remainder is None else remainder) and (co % o or ci % i):
         dims = [f"{c}/{p} = {c / p:.3g}" for c, p in ((co, o), (ci, i)) if c % p]
         raise ConfigError(f"{what}: {', '.join(dims)} is not whole; use widths that are multiples of the "
                           f"parent's ({o}, {i}), or set sharing.remainder=true (RepeatNet's rule for the rot-MNIST "
                           "models: extra rows/columns are psi of the first ones)")
 
 
-def width_plan(layers: Sequence[SharedConv2d], k_rep: int, remainder: bool, beta_init: str
+def width_plan(layers: Sequence[SharedConv2d], k_rep: int, remainder: Optional[bool], beta_init: str
                ) -> Dict[str, WeightBank]:
     """Each layer with `base_channels` different from its own is a child of a parent of the base shape.
 
@@ -130,8 +209,8 @@ def width_plan(layers: Sequence[SharedConv2d], k_rep: int, remainder: bool, beta
     """
     if not any(layer.base_channels is not None for layer in layers):
         raise ConfigError("sharing=repeat sharing.plan=width: no conv layer of this model declares base_channels "
-                          "(its k = 1 shape); width plans work with models that do (resnet16, cnn_rotmnist*), "
-                          "or use sharing.plan=depth with sharing.parents")
+                          "(its k = 1 shape); give its convs base_channels, or use sharing.plan=depth with "
+                          "sharing.parents")
     unshared, banks = [], {}
     for layer in layers:
         base = layer.base_channels
@@ -144,7 +223,8 @@ def width_plan(layers: Sequence[SharedConv2d], k_rep: int, remainder: bool, beta
         zero_bias_([layer])
     if k_rep > 1 and not banks:
         raise ConfigError(f"sharing.k_rep={k_rep}, but no layer is wider than its base shape: this model's widths "
-                          "do not follow sharing.k_rep (resnet16 reads it as model.k)")
+                          "do not follow sharing.k_rep (the models in conf/model/ read it as model.width_mult, "
+                          "resnet16 as model.k)")
     return with_unshared(unshared, banks)
 
 
@@ -161,13 +241,14 @@ def resolve(name: str, layers: Sequence[SharedConv2d]) -> SharedConv2d:
                       "use more of the qualified name")
 
 
-def depth_plan(layers: Sequence[SharedConv2d], parents: Dict[str, str], remainder: bool, beta_init: str
+def depth_plan(layers: Sequence[SharedConv2d], parents: Dict[str, str], remainder: Optional[bool], beta_init: str
                ) -> Dict[str, WeightBank]:
     """Children read the weight of another layer (a parent, which keeps its own weight and init: an
     ordinary nn.Conv2d in the authors' VGGs)."""
     if not parents:
         raise ConfigError("sharing=repeat sharing.plan=depth needs sharing.parents, a child -> parent map "
-                          "(e.g. sharing=repeat_vgg4)")
+                          "(e.g. sharing=repeat_vgg4), or sharing.parent_depth, the depth of a shallower net of the "
+                          "model's family to derive it from (e.g. 16 for model=wrn)")
     parent_of: Dict[SharedConv2d, SharedConv2d] = {}
     for child_name, parent_name in parents.items():
         child, parent = resolve(str(child_name), layers), resolve(str(parent_name), layers)
@@ -195,12 +276,20 @@ def depth_plan(layers: Sequence[SharedConv2d], parents: Dict[str, str], remainde
 
 
 @SCHEMES.register("repeat")
-def repeat(layers: List[SharedConv2d], plan: Annotated[str, OneOf(PLANS)] = "width", k_rep: Annotated[int, Range(ge=1)] = 1, parents: Dict[str, str] = {},
-           remainder: bool = False, beta_init: Annotated[str, OneOf(BETA_INITS)] = "xavier_uniform") -> SharedWeights:
+def repeat(layers: List[SharedLayer], plan: Annotated[str, OneOf(PLANS)] = "width",
+           k_rep: Annotated[int, Range(ge=1)] = 1, parents: Dict[str, str] = {},
+           parent_depth: Annotated[Optional[int], Range(ge=1)] = None, remainder: Optional[bool] = None,
+           beta_init: Annotated[str, OneOf(BETA_INITS)] = "xavier_uniform") -> SharedWeights:
     """plan: width (parents = the layers' base_channels shapes; models read k_rep as their width
-    multiplier) or depth (parents: child -> parent layer names); remainder: allow widths that are not
-    multiples of the parent's (RepeatNet's remainder rule); beta_init: xavier_uniform | identity."""
+    multiplier, k_rep = 1 is the base model) or depth (parents: child -> parent layer names, or
+    parent_depth: derive them from that shallower depth of the model's family); remainder: allow widths
+    that are not multiples of the parent's (RepeatNet's remainder rule; null = as the model's layers
+    declare: the rot-MNIST CNNs do); beta_init: xavier_uniform | identity."""
     require_layers(layers, "repeat", grouped=False)
+    refused = next((layer for layer in layers if layer.repeat_refusal), None)
+    if refused is not None:
+        raise ConfigError(f"sharing=repeat: layer {refused.layer_name} cannot be a RepeatNet parent or child: "
+                          f"{refused.repeat_refusal}")
     if plan not in PLANS:
         raise ConfigError(f"sharing.plan={plan}: valid plans are {', '.join(PLANS)}")
     if beta_init not in BETA_INITS:
@@ -208,12 +297,17 @@ def repeat(layers: List[SharedConv2d], plan: Annotated[str, OneOf(PLANS)] = "wid
     if k_rep < 1:
         raise ConfigError(f"sharing.k_rep={k_rep}: the width multiplier must be >= 1")
     if plan == "width":
-        if parents:
-            raise ConfigError("sharing.parents is only read by sharing.plan=depth; width plans take their "
-                              "parents from the layers' base_channels")
+        if parents or parent_depth is not None:
+            raise ConfigError("sharing.parents and sharing.parent_depth are only read by sharing.plan=depth; width "
+                              "plans take their parents from the layers' base_channels")
         banks = width_plan(layers, k_rep, remainder, beta_init)
     else:
         if k_rep != 1:
             raise ConfigError(f"sharing.k_rep={k_rep} only applies to sharing.plan=width")
+        if parents and parent_depth is not None:
+            raise ConfigError(f"sharing.parents and sharing.parent_depth={parent_depth} are both set: give the "
+                              "child -> parent map or the depth to derive it from, not both")
+        if parent_depth is not None:
+            parents = depth_parents(layers, parent_depth)
         banks = depth_plan(layers, parents, remainder, beta_init)
     return SharedWeights("repeat", banks)

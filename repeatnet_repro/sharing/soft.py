@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import ConfigError, OneOf, Range
-from .base import SCHEMES, SharedWeights, WeightBank, init_weight_, require_layers, split_groups, with_unshared
-from .layers import SharedConv2d
+from .base import SCHEMES, SharedWeights, WeightBank, require_layers, split_groups, with_unshared
+from .layers import SharedLayer
 
 COEFF_INITS = ("orthogonal", "identity", "sparse", "normal")
 
@@ -58,19 +58,30 @@ class TemplateBank(WeightBank):
 
     scheme = "soft"
 
-    def __init__(self, layers: Sequence[SharedConv2d], templates: int, coeff_init: str, reg_lambda: float):
+    def __init__(self, layers: Sequence[SharedLayer], templates: int, coeff_init: str, reg_lambda: float):
         super().__init__()
         self.shape = tuple(layers[0].weight_shape)
         bank = torch.empty(templates, math.prod(self.shape))
         for t in bank:
-            init_weight_(t.view(self.shape), layers[0].init)
+            layers[0].init_weight_(t.view(self.shape))
         self.templates = nn.Parameter(bank)
         self.coefficients = nn.Parameter(init_coefficients(len(layers), templates, coeff_init))
         self.reg_lambda = reg_lambda
+        self._weights: Optional[List[torch.Tensor]] = None  # this forward's layer weights (per_forward)
         self.attach(layers)
 
+    def per_forward(self, active: bool) -> None:
+        self._weights = [] if active else None
+
     def weight(self, slot: int) -> torch.Tensor:
-        return (self.coefficients[slot] @ self.templates).view(self.shape)
+        """Inside a model's forward the group's first layer computes every layer's weight in one product A @ T
+        (one matrix product forward and two backward instead of L vector products and L outer products: the
+        soft-sharing overhead on WRN-28-10 halves); outside, or compiled, layer `slot`'s alone."""
+        if self._weights is None or torch.compiler.is_compiling():
+            return (self.coefficients[slot] @ self.templates).view(self.shape)
+        if not self._weights:
+            self._weights.extend((self.coefficients @ self.templates).unbind(0))
+        return self._weights[slot].view(self.shape)
 
     def template(self, j: int) -> torch.Tensor:
         """Template j in the layers' weight shape."""
@@ -107,7 +118,7 @@ def lsm(model: nn.Module) -> Dict[str, torch.Tensor]:
     return {name: bank.similarity() for name, bank in template_banks(model).items()}
 
 
-def templates_per_group(templates: Any, groups: Dict[str, List[SharedConv2d]]) -> Dict[str, int]:
+def templates_per_group(templates: Any, groups: Dict[str, List[SharedLayer]]) -> Dict[str, int]:
     """`sharing.templates`: null (k = the group's size: no reduction), one int, or {group: int}."""
     if templates is None:
         counts = {g: len(m) for g, m in groups.items()}
@@ -130,11 +141,13 @@ def templates_per_group(templates: Any, groups: Dict[str, List[SharedConv2d]]) -
 
 
 @SCHEMES.register("soft")
-def soft(layers: List[SharedConv2d], templates: Any = None, coeff_init: Annotated[str, OneOf(COEFF_INITS)] = "orthogonal",
-         reg_lambda: Annotated[float, Range(ge=0)] = 0.0, lsm_epochs: Annotated[List[int], Range(ge=1)] = [], lsm_last: bool = True) -> SharedWeights:
+def soft(layers: List[SharedLayer], templates: Any = None, coeff_init: Annotated[str, OneOf(COEFF_INITS)] = "orthogonal",
+         reg_lambda: Annotated[float, Range(ge=0)] = 0.0, lsm_epochs: Annotated[List[int], Range(ge=1)] = [],
+         lsm_last: bool = True, allow_singletons: bool = False) -> SharedWeights:
     """templates: k per group (null = group size, int, or {group: k}); coeff_init: orthogonal |
     identity | sparse | normal; reg_lambda: lambda_R of the recurrence regulariser; lsm_epochs: epochs
-    after which each group's LSM is saved to artifacts/lsm/ (also after the last one if lsm_last)."""
+    after which each group's LSM is saved to artifacts/lsm/ (also after the last one if lsm_last);
+    allow_singletons: run a model whose groups all hold one layer (which shares nothing) instead of failing."""
     require_layers(layers, "soft", grouped=True)
     if coeff_init not in COEFF_INITS:
         raise ConfigError(f"sharing.coeff_init={coeff_init}: valid initialisations are {', '.join(COEFF_INITS)}")
@@ -142,7 +155,7 @@ def soft(layers: List[SharedConv2d], templates: Any = None, coeff_init: Annotate
         raise ConfigError(f"sharing.reg_lambda={reg_lambda}: must be >= 0 (it rewards similar layers)")
     if any(not isinstance(e, int) or e < 1 for e in lsm_epochs):
         raise ConfigError(f"sharing.lsm_epochs={list(lsm_epochs)}: give epoch numbers >= 1")
-    unshared, groups = split_groups(layers, "soft")
+    unshared, groups = split_groups(layers, "soft", allow_singletons)
     counts = templates_per_group(templates, groups)
     if coeff_init == "identity":
         odd = {g: (counts[g], len(m)) for g, m in groups.items() if counts[g] != len(m)}

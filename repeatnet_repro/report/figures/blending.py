@@ -40,6 +40,20 @@ def blending_weights(run_dir: Path) -> Dict[str, np.ndarray]:
         return {name: arrays[name] for name in arrays.files}
 
 
+def draw_blending(ax, name: str, weights: np.ndarray, k: int = 32) -> None:
+    """One layer's panel: its weights centred at 0, each output channel's k extremes marked."""
+    limit = float(np.abs(weights).max()) or 1.0
+    ax.imshow(weights, cmap="PuOr", vmin=-limit, vmax=limit, interpolation="nearest", aspect="auto")
+    mask = extremes(weights, k)
+    overlay = np.zeros(weights.shape + (4,))
+    overlay[mask == -1] = BLUE
+    overlay[mask == 1] = RED
+    ax.imshow(overlay, interpolation="nearest", aspect="auto")
+    ax.set_title(f"{name} ({weights.shape[0]}×{weights.shape[1]})", fontsize=7)
+    ax.set_xlabel("input channel", fontsize=6)
+    ax.tick_params(labelsize=5)
+
+
 def blending_figure(item: str, runs: pd.DataFrame, k: int = 32):
     """The figure of one ShardNet item, or None when none of its runs saved blending weights."""
     mine = completed(runs, "shardnet", item)
@@ -54,16 +68,7 @@ def blending_figure(item: str, runs: pd.DataFrame, k: int = 32):
         for ax in ax_row[len(layers):]:
             ax.axis("off")
         for ax, (name, weights) in zip(ax_row, layers.items()):
-            limit = float(np.abs(weights).max()) or 1.0
-            ax.imshow(weights, cmap="PuOr", vmin=-limit, vmax=limit, interpolation="nearest", aspect="auto")
-            mask = extremes(weights, k)
-            overlay = np.zeros(weights.shape + (4,))
-            overlay[mask == -1] = BLUE
-            overlay[mask == 1] = RED
-            ax.imshow(overlay, interpolation="nearest", aspect="auto")
-            ax.set_title(f"{name} ({weights.shape[0]}×{weights.shape[1]})", fontsize=7)
-            ax.set_xlabel("input channel", fontsize=6)
-            ax.tick_params(labelsize=5)
+            draw_blending(ax, name, weights, k)
         ax_row[0].set_ylabel(f"{label}\noutput channel", fontsize=7)
     fig.suptitle(f"shardnet/{item}: blending-layer weights (PuOr, centred at 0); per output channel the "
                  f"min({k}, in/2) smallest |w| blue, largest red — {budget_title(mine)}", fontsize=9, y=0.95)

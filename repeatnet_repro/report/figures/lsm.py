@@ -82,6 +82,15 @@ def _panel_rows(decl: LsmFigure, runs: pd.DataFrame) -> List[Tuple[str, Dict, Op
     return rows
 
 
+def draw_lsm(ax, lsm: np.ndarray):
+    """One group's panel: similarity 1 white, 0 black, layers numbered from 1; returns the image."""
+    image = ax.imshow(lsm, vmin=0.0, vmax=1.0, cmap="gray", interpolation="nearest")
+    ticks = np.arange(len(lsm))
+    ax.set_xticks(ticks, [str(t + 1) for t in ticks], fontsize=6)
+    ax.set_yticks(ticks, [str(t + 1) for t in ticks], fontsize=6)
+    return image
+
+
 def _outline_ties(ax, tied_to: List[int]) -> None:
     """Outline cells (j, r) and (r, j) of every layer j tied to an earlier layer r."""
     for j, r in enumerate(tied_to):
@@ -109,10 +118,7 @@ def lsm_figure(decl: LsmFigure, runs: pd.DataFrame, reported: pd.DataFrame):
                 ax.axis("off")
                 continue
             lsm = np.asarray(bank["lsm"], dtype=float)
-            image = ax.imshow(lsm, vmin=0.0, vmax=1.0, cmap="gray", interpolation="nearest")
-            ticks = np.arange(len(lsm))
-            ax.set_xticks(ticks, [str(t + 1) for t in ticks], fontsize=6)
-            ax.set_yticks(ticks, [str(t + 1) for t in ticks], fontsize=6)
+            image = draw_lsm(ax, lsm)
             title = group
             if group in fold_groups:
                 _outline_ties(ax, fold_groups[group]["tied_to"])

@@ -1,6 +1,7 @@
 """Optimisers and learning-rate schedules, found by name; schedules scale with the run's budget."""
 from __future__ import annotations
 
+import math
 from typing import Annotated, Iterable, List, Optional
 
 import torch
@@ -58,8 +59,14 @@ class Schedule:
         self.scheduler.load_state_dict(state)
 
 
+def scaled_epoch(epoch: float, scale: float) -> int:
+    """An epoch count of the paper's protocol at the budget's scale, halves rounded up (Python's round() rounds
+    half to even, which would fold milestones 15 and 25 of 30 both onto epoch 2 of 3), at least 1."""
+    return max(1, math.floor(epoch * scale + 0.5))
+
+
 def _scaled(epochs: Iterable[int], scale: float) -> List[int]:
-    return [max(1, round(e * scale)) for e in epochs]
+    return [scaled_epoch(e, scale) for e in epochs]
 
 
 @SCHEDULES.register("multistep")
@@ -83,7 +90,7 @@ def plateau(optimizer: torch.optim.Optimizer, scale: float, factor: Annotated[fl
             min_lr: Annotated[float, Range(ge=0)] = 0.0) -> Schedule:
     """lr x factor when test accuracy has not improved for `patience` epochs (scaled with the budget)."""
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="max", factor=factor, patience=max(1, round(patience * scale)), min_lr=min_lr)
+        optimizer, mode="max", factor=factor, patience=scaled_epoch(patience, scale), min_lr=min_lr)
     return Schedule(sched, needs_metric=True)
 
 

@@ -30,7 +30,7 @@ from . import distributed, progress
 from .checkpoint import CheckpointError, link_checkpoint, load_checkpoint, save_checkpoint
 from .compute import resolve_compute
 from .loop import NonFiniteLossError, Step, evaluate, train_epoch
-from .optim import OPTIMIZERS, SCHEDULES
+from .optim import OPTIMIZERS, SCHEDULES, scaled_epoch
 from .resume import check_resume
 from .run_record import RunRecord, git_commit, now, run_dir_of, versions
 from .tasks import make_task
@@ -72,7 +72,7 @@ def batch_sizes(cfg: DictConfig) -> Dict[str, int]:
 
 def planned_epochs(cfg: DictConfig) -> int:
     """The paper's epochs scaled by the budget (at least one)."""
-    epochs = max(1, round(cfg.trainer.epochs * cfg.budget.epoch_scale))
+    epochs = scaled_epoch(cfg.trainer.epochs, cfg.budget.epoch_scale)
     return min(epochs, cfg.budget.max_epochs) if cfg.budget.max_epochs else epochs
 
 

@@ -6,13 +6,15 @@ are there) and every experiment preset with its runs, the data sets it needs (an
 and its epochs under each budget. The config files are read as YAML, not composed (only `paths` is, so
 `paths.data_dir=DIR` and REPEATNET_DATA are honoured), no model is built and no data read, so the listing
 takes seconds (`make experiments`). The GPU hours of every preset need every job composed and counted:
-`make costs` (scripts/list_experiments.py), about a minute.
+`make costs` (scripts/list_experiments.py), about a minute; the listing's last line says which GPU throughput
+those hours divide by (`gpu_throughput`: a committed GPU benchmark record, else the assumed 100 TFLOP/s).
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import yaml
 from omegaconf import OmegaConf
@@ -125,6 +127,31 @@ def availability(dataset: str, paths: dict) -> Dict[str, str]:
     return {"root": str(node.get("root", "")) if status != MADE else "", "status": status}
 
 
+BENCHMARKS = Path(__file__).resolve().parent.parent / "results" / "benchmarks"
+ASSUMED_TFLOPS = 100.0  # bf16 autocast on one H100, about a tenth of its dense peak
+
+
+def gpu_throughput(given: Optional[float] = None, folder: Path = BENCHMARKS) -> Tuple[float, str]:
+    """The sustained TFLOP/s a GPU-hour estimate divides by, and where it comes from: `given` (--tflops), else
+    the calibration of the newest committed GPU record (results/benchmarks/gpu_*.json from scripts/gpu_check.sh,
+    device cuda: a WRN-28-10 epoch on the default bf16 eager path), else the assumed 100."""
+    if given is not None:
+        return given, f"{given:g} TFLOP/s (--tflops)"
+    records = []
+    for path in sorted(Path(folder).glob("gpu_*.json")):
+        try:
+            r = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if r.get("device") == "cuda" and (r.get("calibration") or {}).get("tflops"):
+            records.append((str(r.get("written", "")), path.name, r))
+    if not records:
+        return ASSUMED_TFLOPS, f"{ASSUMED_TFLOPS:g} TFLOP/s, assumed (no GPU record under results/benchmarks/)"
+    _, name, r = max(records, key=lambda t: t[:2])
+    tflops = float(r["calibration"]["tflops"])
+    return tflops, f"{tflops:.1f} TFLOP/s, measured on {r.get('gpu')} ({name}: {r['calibration']['from']})"
+
+
 def table(rows: List[List[str]], header: List[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows])
@@ -157,6 +184,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         rows.append([preset, info["runs"], *epochs(preset, info["datasets"]).values(), ",".join(info["datasets"]),
                      "yes" if not missing else f"no: {','.join(missing)} absent"])
     print(table(rows, ["experiment", "runs", *(f"ep@{b}" for b in BUDGETS), "data sets", "data present"]))
+    print(f"\nGPU hours (make costs) divide by {gpu_throughput()[1]}")
     return 0
 
 

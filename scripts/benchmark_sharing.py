@@ -27,8 +27,8 @@ sys.path.insert(0, str(REPO))
 
 from repeatnet_repro.config import compose  # noqa: E402
 from repeatnet_repro.data.base import DataInfo  # noqa: E402
-from repeatnet_repro.engine.benchmarking import (Clock, fmt_ratio, interleaved, machine, machine_line,  # noqa: E402
-                                                 ratio, write_record)
+from repeatnet_repro.engine.benchmarking import (Clock, add_arguments, fmt_ratio, interleaved, machine,  # noqa: E402
+                                                 machine_line, parse, ratio, write_if_asked)
 from repeatnet_repro.engine.compute import resolve_compute  # noqa: E402
 from repeatnet_repro.engine.loop import Step  # noqa: E402
 from repeatnet_repro.models import build_model  # noqa: E402
@@ -111,7 +111,6 @@ def markdown(record: Dict) -> str:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--reps", type=int, default=7, help="interleaved repetitions (>= 5)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=1, help="steps per rep")
     parser.add_argument("--templates", type=int, default=2, help="k of SWRN-L-w-k")
@@ -119,21 +118,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     parser.add_argument("--channels-last", default=True, type=lambda s: {"true": True, "false": False}[s],
                         help="true | false (default: true, as training)")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--out", default=None, help="write sharing_<device>.json/.md into this folder")
-    parser.add_argument("--stem", default=None, help="file name stem under --out (default sharing_<device>)")
-    args = parser.parse_args(argv)
-    if args.reps < 5:
-        parser.error("--reps must be >= 5")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    print(f"{machine_line(machine(device))}; batch {args.batch}")
-    record = {"device": device.type, "machine": machine(device), **measure(args, device)}
-    if args.out:
-        for path in write_record(Path(args.out), args.stem or f"sharing_{device.type}", record, markdown(record)):
-            print(f"wrote {path}")
+    add_arguments(parser, "sharing", reps=7)
+    args, device = parse(parser, argv)
+    where = machine(device)
+    print(f"{machine_line(where)}; batch {args.batch}", flush=True)
+    record = {"device": device.type, "machine": where, **measure(args, device)}
+    write_if_asked(args, "sharing", record, markdown(record))
     return 0
 
 

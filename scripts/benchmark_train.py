@@ -41,8 +41,8 @@ from repeatnet_repro.data.augment import BatchAugment  # noqa: E402
 from repeatnet_repro.data.base import DataInfo  # noqa: E402
 from repeatnet_repro.data.cifar import SPECS  # noqa: E402
 from repeatnet_repro.data.tensor_loader import TensorLoader  # noqa: E402
-from repeatnet_repro.engine.benchmarking import (Clock, fmt_ratio, interleaved, machine, machine_line,  # noqa: E402
-                                                 ratio, write_record)
+from repeatnet_repro.engine.benchmarking import (Clock, add_arguments, fmt_ratio, interleaved, machine,  # noqa: E402
+                                                 machine_line, parse, ratio, write_if_asked)
 from repeatnet_repro.engine.compute import Compute, resolve_compute  # noqa: E402
 from repeatnet_repro.engine.loop import Step, train_epoch  # noqa: E402
 from repeatnet_repro.engine.optim import OPTIMIZERS  # noqa: E402
@@ -245,7 +245,6 @@ def main(argv: Optional[List[str]] = None) -> int:
                         choices=sorted(MODELS))
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--steps", type=int, default=12, help="training steps per rep and side")
-    parser.add_argument("--reps", type=int, default=5, help="interleaved repetitions (>= 5)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--data", default=None, help="CIFAR-10 ImageFolder root (default: random images)")
     parser.add_argument("--images", type=int, default=10_000, help="images the loaders draw from")
@@ -253,16 +252,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--levers", action="store_true", help="also time our loop under each compute setting")
     parser.add_argument("--compile", action="store_true", help="add torch.compile to the levers")
     parser.add_argument("--compile-ours", action="store_true", help="compile our side of the comparison")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--out", default=None, help="write train_<device>.json/.md into this folder")
-    parser.add_argument("--stem", default=None, help="file name stem under --out (default train_<device>)")
-    args = parser.parse_args(argv)
-    if args.reps < 5:
-        parser.error("--reps must be >= 5")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    add_arguments(parser, "train", reps=5)
+    args, device = parse(parser, argv)
     images, labels, data = load_images(args.data, args.images)
     record = {"device": device.type, "machine": machine(device), "data": data, "batch": args.batch,
               "steps_per_rep": args.steps, "reps": args.reps, "warmup": args.warmup, "workers": args.workers,
@@ -279,9 +270,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         lever = record["levers"] = {args.models[0]: levers(args.models[0], args, device, images, labels)}
         for k, r in lever[args.models[0]]["vs_fp32"].items():
             print(f"  lever {k:32s} {fmt_ratio(r)} x fp32", flush=True)
-    if args.out:
-        for path in write_record(Path(args.out), args.stem or f"train_{device.type}", record, markdown(record)):
-            print(f"wrote {path}")
+    write_if_asked(args, "train", record, markdown(record))
     return 0
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
@@ -30,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 CONF = REPO / "conf"
 sys.path.insert(0, str(REPO))
 
-from repeatnet_repro.catalog import presets, sweep_params  # noqa: E402
+from repeatnet_repro.catalog import gpu_throughput, presets, sweep_params  # noqa: E402
 
 BUDGETS = ("paper", "short", "smoke")
 
@@ -107,26 +106,6 @@ def describe(preset: str, jobs: Dict[Tuple[str, ...], dict], runs: Dict[Tuple[st
                  for b in BUDGETS}
     return {"preset": preset, "runs": sum(runs.values()), "datasets": sorted({j["dataset"] for j in jobs.values()}),
             "epochs": epochs, "gpu_hours": hours}
-
-
-BENCHMARKS = REPO / "results" / "benchmarks"
-ASSUMED_TFLOPS = 100.0
-
-
-def gpu_throughput(given: Optional[float], folder: Path = BENCHMARKS) -> Tuple[float, str]:
-    """The TFLOP/s the estimate divides by, and where it comes from: --tflops when given, else the sustained
-    TFLOP/s of the newest committed GPU record (results/benchmarks/gpu_*.json, written by scripts/gpu_check.sh:
-    a WRN-28-10 epoch at the default bf16 eager path), else the assumed 100."""
-    if given is not None:
-        return given, f"{given:g} TFLOP/s (--tflops)"
-    records = [(r.get("written", ""), path.name, r) for path in sorted(Path(folder).glob("gpu_*.json"))
-               for r in [json.loads(path.read_text())]
-               if r.get("device") == "cuda" and (r.get("calibration") or {}).get("tflops")]
-    if not records:
-        return ASSUMED_TFLOPS, f"{ASSUMED_TFLOPS:g} TFLOP/s, assumed (no GPU record under results/benchmarks/)"
-    _, name, r = max(records)
-    tflops = float(r["calibration"]["tflops"])
-    return tflops, f"{tflops:.1f} TFLOP/s, measured on {r.get('gpu')} ({name}: {r['calibration']['from']})"
 
 
 def span(values: set) -> str:

@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from conftest import REPO, SHARED_DATA
+from repeatnet_repro import catalog
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +53,9 @@ def list_experiments():
 
 
 def test_the_gpu_hour_estimate_calibrates_from_the_newest_gpu_record_and_says_which_it_used(tmp_path):
-    gpu_throughput = list_experiments().gpu_throughput
+    """`make costs` (scripts/list_experiments.py) divides by it; `make experiments` (the catalog) says which."""
+    assert list_experiments().gpu_throughput is catalog.gpu_throughput  # one rule for both
+    gpu_throughput = catalog.gpu_throughput
     tflops, source = gpu_throughput(None, tmp_path)
     assert tflops == 100.0 and "assumed" in source
 
@@ -62,6 +65,13 @@ def test_the_gpu_hour_estimate_calibrates_from_the_newest_gpu_record_and_says_wh
     record("gpu_cpu.json", "cpu", 1.0, "2030-01-01T00:00:00")  # a dry run is no GPU measurement
     record("gpu_nvidia_h200.json", "cuda", 412.5, "2026-12-01T00:00:00")
     record("gpu_nvidia_h100.json", "cuda", 390.0, "2026-11-01T00:00:00")
+    (tmp_path / "gpu_broken.json").write_text("{")  # a half-written record is passed over
     tflops, source = gpu_throughput(None, tmp_path)
     assert tflops == 412.5 and "measured on NVIDIA H200" in source and "gpu_nvidia_h200.json" in source
     assert gpu_throughput(250.0, tmp_path) == (250.0, "250 TFLOP/s (--tflops)")
+
+
+def test_make_experiments_ends_with_the_throughput_its_gpu_hours_divide_by(capsys):
+    assert catalog.main([]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("GPU hours (make costs) divide by ") and "TFLOP/s" in last

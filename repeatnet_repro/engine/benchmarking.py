@@ -8,13 +8,14 @@ step to the next). On CUDA it is the wall clock after a synchronise.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import platform
 import re
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -90,3 +91,32 @@ def machine_line(m: Dict[str, Any]) -> str:
     bf16 = "native bf16" if m.get("native_bf16") else "no native bf16"
     where = m.get("gpu") or f"{m['cpu']} ({m['cores']} cores, {m['cpu_capability']}, {bf16})"
     return f"{where}; torch {m['torch']}, {m['torch_threads']} torch thread(s)"
+
+
+MIN_REPS = 5  # the issue's floor: a median of at least five interleaved reps
+
+
+def add_arguments(parser: argparse.ArgumentParser, kind: str, reps: int) -> None:
+    """The options every benchmark script takes: --reps, --device, --threads, --out and --stem."""
+    parser.add_argument("--reps", type=int, default=reps, help=f"interleaved repetitions (>= {MIN_REPS})")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--out", default=None, help=f"write {kind}_<device>.json/.md into this folder")
+    parser.add_argument("--stem", default=None, help=f"file name stem under --out (default {kind}_<device>)")
+
+
+def parse(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]]) -> Tuple[argparse.Namespace, torch.device]:
+    """Parse, refuse fewer than MIN_REPS reps, set torch's CPU threads; returns (args, device)."""
+    args = parser.parse_args(argv)
+    if args.reps < MIN_REPS:
+        parser.error(f"--reps must be >= {MIN_REPS}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return args, torch.device(args.device)
+
+
+def write_if_asked(args: argparse.Namespace, kind: str, record: Dict[str, Any], markdown: str) -> None:
+    """--out DIR: DIR/<--stem or kind_<device>>.json and .md."""
+    if args.out:
+        for path in write_record(Path(args.out), args.stem or f"{kind}_{record['device']}", record, markdown):
+            print(f"wrote {path}")

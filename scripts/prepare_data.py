@@ -6,7 +6,9 @@
     python scripts/prepare_data.py shortest_paths --root data/shortest_paths train_size=5000
 
 Trailing KEY=VALUE pairs set any other option of the data set (see conf/dataset/NAME.yaml).
-`--offline` never downloads: it only verifies and caches what is already there. A decoded cache
+`--offline` never downloads: it only verifies and caches what is already there; a folder copy
+(`--format folder`) has nothing to download, so it is only verified and cached, with or without it.
+Missing data or a bad option is one line on stderr and exit code 2. A decoded cache
 (ROOT/cache/*.pt) is trusted while it exists; `--rebuild` deletes it first, e.g. after replacing files.
 """
 from __future__ import annotations
@@ -35,7 +37,7 @@ def options(args: argparse.Namespace) -> dict:
     for pair in args.options:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise SystemExit(f"expected KEY=VALUE, got '{pair}'; valid keys: {sorted(params)}")
+            raise ValueError(f"expected KEY=VALUE, got '{pair}'; valid keys: {sorted(params)}")
         opts[key] = yaml.safe_load(value)
     return opts
 
@@ -56,9 +58,9 @@ def main(argv=None) -> int:
         if args.rebuild:
             shutil.rmtree(Path(args.root) / "cache", ignore_errors=True)
         print(source.prepare())
-    except (DatasetMissingError, ValueError) as err:
+    except (DatasetMissingError, ValueError) as err:  # the user's to fix: one line, exit code 2
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return 2
     except OSError as err:  # a failed download (URLError) or an unwritable root
         print(f"error: {type(err).__name__}: {err} (root {args.root}); check the network, or put the files "
               "there by hand and pass --offline", file=sys.stderr)

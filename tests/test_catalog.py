@@ -30,6 +30,8 @@ def test_rr_list_says_which_data_is_on_disk_and_what_each_preset_needs(tmp_path)
     proc = script("rr-list", f"paths.data_dir={tmp_path}")
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     assert "resnet_cifar" in columns(proc.stdout, "models") and "soft" in columns(proc.stdout, "sharing schemes")
+    for section in ("models", "sharing schemes"):
+        assert not [name for name, what in columns(proc.stdout, section).items() if not what], "each says what it is"
     data = columns(proc.stdout, "data sets")
     assert data["mnist"].startswith("present") and data["cifar100"].startswith("absent")
     assert data["cifar10"].startswith("present as dataset.format=folder"), "an ImageFolder copy, not the pickles"
@@ -63,3 +65,14 @@ def test_make_costs_prints_gpu_hours_and_no_warning():
     lines = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()[1:3]}
     assert lines["repeatnet/table3"][:2] == ["7", "rotmnist"] and float(lines["repeatnet/table3"][-3]) > 0
     assert lines["demo"][:2] == ["1", "digits"]
+
+
+def test_the_listing_builds_nothing_so_make_experiments_takes_seconds():
+    """It was ~2 min when it composed and counted every job; reading YAML needs no model or data library."""
+    heavy = ["torchvision", "e2cnn", "pandas", "wandb", "matplotlib", "sklearn"]
+    code = ("import contextlib, io, sys; from repeatnet_repro import catalog\n"
+            "with contextlib.redirect_stdout(io.StringIO()): catalog.main([])\n"
+            f"print([m for m in {heavy!r} if m in sys.modules])")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert proc.stdout.strip() == "[]"

@@ -146,3 +146,13 @@ def test_prepare_data_checks_and_caches_a_cifar10_folder_copy_without_offline(tm
     assert prepare.main(["cifar10", "--root", str(root), "--format", "folder"]) == 0
     assert f"cifar10 (folder) at {root}: 10 train, 10 test images" in capsys.readouterr().out
     assert (root / "cache" / "folder.pt").is_file()
+
+
+def test_prepare_data_without_a_folder_copy_fails_in_one_line_and_downloads_nothing(tmp_path):
+    """`--format folder` never downloads, `--offline` or not: a missing copy is the user's to put there."""
+    proc = subprocess.run([sys.executable, "scripts/prepare_data.py", "cifar10", "--root", str(tmp_path / "c10"),
+                           "--format", "folder"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == "", proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: cifar10 ImageFolder split 'train' not found")
+    assert str(tmp_path / "c10" / "train") in proc.stderr
+    assert not (tmp_path / "c10").exists(), "nothing was fetched or created"

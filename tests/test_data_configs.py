@@ -64,11 +64,13 @@ def test_prepare_data_generates_shortest_paths_npz(tmp_path, capsys):
 
 def test_prepare_data_reports_missing_data_with_path_and_command(tmp_path, capsys):
     prepare = load_script("prepare_data")
-    assert prepare.main(["cifar10", "--root", str(tmp_path / "c10"), "--offline"]) == 1
+    assert prepare.main(["cifar10", "--root", str(tmp_path / "c10"), "--offline"]) == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "c10" / "cifar-10-batches-py") in err and "prepare_data.py cifar10 --root" in err
-    assert prepare.main(["shortest_paths", "--root", str(tmp_path), "sizes=3"]) == 1
+    assert prepare.main(["shortest_paths", "--root", str(tmp_path), "sizes=3"]) == 2
     assert "dataset.sizes: no such key in dataset; did you mean dataset.train_size" in capsys.readouterr().err
+    assert prepare.main(["shortest_paths", "--root", str(tmp_path), "train_size"]) == 2
+    assert "expected KEY=VALUE, got 'train_size'" in capsys.readouterr().err
 
 
 def test_benchmark_reports_both_throughputs():

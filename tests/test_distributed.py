@@ -1,5 +1,6 @@
-"""torchrun + DDP on CPU (gloo): 2 processes follow the single-process run; only rank 0 writes the record;
-post-training analyses run on every rank and evaluate the whole test set."""
+"""torchrun + DDP on CPU (gloo): 2 processes follow the single-process run; only rank 0 writes the record,
+which states the world size and the global images/s, and logs each line once; post-training analyses run
+on every rank and evaluate the whole test set."""
 from __future__ import annotations
 
 import os
@@ -34,6 +35,11 @@ def test_two_gloo_processes_match_one_process_within_tolerance(tmp_path):
     assert ddp[-1]["train_acc"] == pytest.approx(single[-1]["train_acc"], abs=10.0)
     summary = read_summary(ddp_dir)
     assert summary["status"] == "completed"
+    assert summary["world_size"] == 2 and read_summary(single_dir)["world_size"] == 1
+    # images/s is the global rate: both ranks' images over rank 0's seconds, so rate x seconds is the whole
+    # training set (each rank's half, padded to equal halves), as in the single-process run
+    images = [round(m["train_images_per_s"] * m["train_seconds"]) for m in (ddp[0], single[0])]
+    assert images[0] == pytest.approx(images[1], abs=1), images
     assert summary["params"] == read_summary(single_dir)["params"]
     assert set(summary["analysis"]) == {"fold", "lsm"} and not summary["analysis_errors"]
     # the unfolded baseline is the model the last epoch tested: the ranks' halves of the test set summed

@@ -6,6 +6,7 @@ import fcntl
 import logging
 import os
 import pty
+import re
 import struct
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import FAST, REPO, read_summary
+from conftest import FAST, REPO, read_metrics, read_summary, run_entrypoint
 from repeatnet_repro.engine import progress
 
 SHORTEST_PATHS = ["experiment=softshare/fig5", "row=softshare/fig5/cnn", "budget=smoke", "logger=none",
@@ -93,3 +94,25 @@ def test_progress_false_silences_every_bar_in_the_process(monkeypatch, caplog):
     with caplog.at_level(logging.INFO, logger="repeatnet_repro"):
         assert list(progress.bar(range(5), desc="anything")) == list(range(5))
     assert not caplog.records
+
+
+def test_each_epoch_line_gives_its_lr_its_seconds_and_the_whole_runs_eta(tmp_path):
+    """The line a job's log shows per epoch: enough to tell the schedule is right and when the run ends."""
+    run_dir = tmp_path / "run"
+    proc = run_entrypoint(*FAST, "trainer.epochs=3", "schedule=multistep", "schedule.milestones=[2]",
+                          "schedule.gamma=0.1", "budget.max_train_batches=2", "budget.max_eval_batches=1",
+                          f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 0, proc.stderr
+    line = re.compile(r"epoch (\d)/3  train loss .* \(lr ([0-9.e-]+), \d+ img/s, ([0-9.]+) s, ETA (\d+:\d\d:\d\d)\)$")
+    found = [m for m in map(line.search, (run_dir / "train.log").read_text().splitlines()) if m]
+    assert [m[1] for m in found] == ["1", "2", "3"]
+    metrics = read_metrics(run_dir)
+    assert [float(m[2]) for m in found] == pytest.approx([r["lr"] for r in metrics], rel=1e-3) == [0.05, 0.05, 0.005]
+    assert [float(m[3]) for m in found] == pytest.approx([r["seconds"] for r in metrics], abs=0.051)
+    assert found[-1][4] == "0:00:00", "no epoch left"
+
+
+@pytest.mark.parametrize("seconds, said", [(0, "0:00:00"), (59.6, "0:01:00"), (3 * 3600 + 5, "3:00:05"),
+                                           (30 * 3600, "1d 6:00:00"), (-1, "0:00:00")])
+def test_an_eta_past_a_day_counts_the_days_instead_of_wrapping(seconds, said):
+    assert progress.duration(seconds) == said

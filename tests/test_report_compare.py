@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from conftest import REPO
 from repeatnet_repro.report import load_metrics, load_runs
 from repeatnet_repro.report.compare import compare_table, curve_figure, grouped_runs
 
@@ -127,3 +129,13 @@ def test_runs_without_a_config_or_none_completed_are_one_line_errors(tmp_path, m
                                                        "--by", "seed")
     (tmp_path / "empty").mkdir()
     assert "no completed run records" in fails(monkeypatch, capsys, "--runs", str(tmp_path / "empty"), "--by", "seed")
+
+
+def test_report_all_over_runs_of_ones_own_writes_every_paper_table_and_points_at_compare(sweep, tmp_path):
+    """Untagged runs belong to no paper cell: the paper tables say 'not run', the index counts them."""
+    proc = subprocess.run([sys.executable, "-m", "repeatnet_repro.report", "all", "--runs", str(sweep), "--out",
+                           str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "not run" in (tmp_path / "out" / "tables" / "softshare_table1.md").read_text()
+    index = (tmp_path / "out" / "README.md").read_text()
+    assert "Runs tagged with no experiment: 5 (`python -m repeatnet_repro.report compare --by KEY,...`" in index

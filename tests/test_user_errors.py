@@ -320,3 +320,17 @@ def test_every_numeric_option_of_every_group_declares_its_valid_values():
                     undeclared.append(f"{group}.{field.name}")
     assert not undeclared, undeclared
     assert checked > 80
+
+
+def test_any_cuda_device_this_machine_has_is_accepted_and_one_it_lacks_is_one_line(tmp_path, monkeypatch):
+    """trainer.device=cuda:N picks a GPU of a multi-GPU machine; an N past its last is refused before any work."""
+    from repeatnet_repro.engine.trainer import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a machine with two GPUs
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    assert [resolve_device(name) for name in ("cuda", "cuda:0", "cuda:1")] == [
+        torch.device("cuda"), torch.device("cuda", 0), torch.device("cuda", 1)]
+    run_dir = tmp_path / "run"
+    assert_one_line(*call(*TRAIN, "trainer.device=cuda:2", f"hydra.run.dir={run_dir}"),
+                    "trainer.device=cuda:2: this machine has 2 CUDA device(s), cuda:0..cuda:1")
+    assert not (run_dir / "metrics.jsonl").exists()

@@ -27,6 +27,14 @@ def enable(on: bool) -> None:
     _enabled = on
 
 
+def duration(seconds: float) -> str:
+    """H:MM:SS, with the days in front past 24 hours (a paper-budget run's ETA is days, not 24 h wrapped)."""
+    minutes, secs = divmod(max(0, round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    return (f"{days}d " if days else "") + f"{hours}:{minutes:02d}:{secs:02d}"
+
+
 class _LogLines(io.StringIO):
     """tqdm's output as log lines: its carriage returns and padding dropped, a repeated line once."""
 

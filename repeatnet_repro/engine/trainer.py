@@ -434,7 +434,7 @@ def _epochs(cfg: DictConfig, run: Run, record: RunRecord, tracker, train_loader,
             val = f"  val acc {row['val_acc']:.2f}" if "val_acc" in row else ""
             log.info("epoch %d/%d  train loss %.4f acc %.2f  test loss %.4f acc %.2f%s  (lr %.3g, %.0f img/s, "
                      "%.1f s, ETA %s)", epoch, run.epochs, tr["loss"], tr["acc"], te["loss"], te["acc"], val, lr,
-                     tr["images_per_s"], row["seconds"], time.strftime("%H:%M:%S", time.gmtime(eta)))
+                     tr["images_per_s"], row["seconds"], progress.duration(eta))
     return best
 
 

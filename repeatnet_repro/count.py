@@ -16,15 +16,9 @@ import json
 import sys
 from typing import Any, Dict, List, Optional
 
-from .analysis.counting import count_composed
+from .analysis.counting import count_composed, reference_counts
 from .analysis.matching import MEASURES, match_width
 from .config import compose, validate
-
-
-def reference_counts(overrides: List[str], reference: List[str]) -> Dict[str, Any]:
-    """Counts of the reference model: the run's own overrides with the `reference` overrides on top."""
-    ref = count_composed(compose(list(overrides) + list(reference)))
-    return {"overrides": list(reference), "params": ref["params"], "params_conv": ref["params_conv"]}
 
 
 def count_config(overrides: List[str]) -> Dict[str, Any]:

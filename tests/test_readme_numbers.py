@@ -2,11 +2,13 @@
 records, tests/test_results_layout.py): a rerun that changes a result makes the README's sentence fail here."""
 from __future__ import annotations
 
+import json
 import re
 
 import pandas as pd
 
 from conftest import REPO
+from repeatnet_repro.count import count_config, requoted
 
 README = (REPO / "README.md").read_text()
 COLUMNS = ["none", "hard @ params", "soft @ params", "repeat @ params", "hard @ macs", "soft @ macs",
@@ -35,3 +37,18 @@ def test_the_readmes_cross_scheme_table_is_the_committed_benchmark_table_rounded
         mean, std = quoted[(line.backbone, line.row)]
         assert abs(mean - line.acc) <= 0.05 + 1e-9 and abs(std - line.std) <= 0.05 + 1e-9, (line.backbone, line.row)
     assert "19,200 training images per run" in README and set(table.train_images) == {19_200}
+
+
+def test_the_readmes_compute_time_of_the_benchmark_is_the_records_wall_time():
+    records = sorted((REPO / "results" / "runs" / "curated" / "compare_cifar10").glob("*/*/summary.json"))
+    minutes = sum(json.loads(p.read_text())["wall_time_s"] for p in records) / 60
+    assert len(records) == 42 and f"{minutes:.1f} min for\nthe 42 runs" in README
+
+
+def test_the_readmes_matched_budget_example_prints_the_width_it_chose():
+    """The README's `count ... match.params=...` line, as the shell hands it to the count CLI."""
+    command = re.search(r"python -m repeatnet_repro\.count (model=wrn .*?) \\\n\s+(match\.params=\"[^\"]+\")", README)
+    overrides = [*command.group(1).split(), command.group(2).replace('"', "")]
+    printed = count_config(requoted(overrides))["match"]
+    assert printed["knob"] == "model.width" and printed["value"] == 64
+    assert abs(printed["ratio"] - 1) <= printed["tolerance"]

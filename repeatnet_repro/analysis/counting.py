@@ -9,12 +9,13 @@ coefficients (its free parameters; the expanded filter is computed from them).
 from __future__ import annotations
 
 import math
-from typing import Any, Dict, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..config import compose
 from ..data import build_data
 from ..data.base import DataInfo
 from ..models import build_model
@@ -85,13 +86,29 @@ def build_composed(cfg: Any) -> Tuple[nn.Module, DataInfo]:
     try:
         with torch.device("meta"):
             return build_model(cfg.model, cfg.sharing, info), info
-    except (NotImplementedError, RuntimeError):
-        return build_model(cfg.model, cfg.sharing, info), info
+    except (NotImplementedError, RuntimeError):  # an op without a meta kernel; .item() of a meta tensor
+        return build_model(cfg.model, cfg.sharing, info), info  # a genuine build error recurs here, on the CPU
 
 
 def count_composed(cfg: Any) -> Dict[str, Any]:
     """count_model of a composed config's model, built on the meta device where it can be (build_composed)."""
     return count_model(*build_composed(cfg))
+
+
+def reference_overrides(run: List[str], reference: List[str]) -> List[str]:
+    """The run's overrides with the reference's on top; a group the reference chooses anew (`sharing=none`)
+    drops the run's choice of it and the run's keys in it (`sharing.k_rep=2` is no key of sharing=none)."""
+    def group(override: str) -> str:
+        return override.lstrip("+~").split("=", 1)[0].split(".")[0]
+
+    chosen = {group(o) for o in reference if "." not in o.lstrip("+~").split("=", 1)[0]}
+    return [o for o in run if group(o) not in chosen] + list(reference)
+
+
+def reference_counts(overrides: List[str], reference: List[str]) -> Dict[str, Any]:
+    """Counts of the reference model (a row's `reference`): the run's own overrides with the reference's on top."""
+    ref = count_composed(compose(reference_overrides(overrides, reference)))
+    return {"overrides": list(reference), "params": ref["params"], "params_conv": ref["params_conv"]}
 
 
 def compression(reference: nn.Module, model: nn.Module) -> float:

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from ..config import compose
 from ..models import MODELS
 from ..registry import ConfigError, Range, Width
-from .counting import count_composed
+from .counting import count_composed, reference_overrides
 
 MEASURES = {"params": "|W|", "params_conv": "|W_conv|", "macs": "MACs"}
 #: the widest knob value tried when the model declares no upper bound: a target beyond it is out of reach
@@ -35,16 +35,6 @@ def match_target(match: Any) -> Optional[Tuple[str, List[str]]]:
         raise ConfigError(f"{' and '.join('match.' + m for m in chosen)} are set together: a budget matches "
                           f"one measure at a time, set one of match.{', match.'.join(MEASURES)}")
     return (chosen[0], shlex.split(match[chosen[0]])) if chosen else None
-
-
-def reference_overrides(run: List[str], reference: List[str]) -> List[str]:
-    """The run's overrides with the reference's on top; a group the reference chooses anew (`sharing=none`)
-    drops the run's choice of it and the run's keys in it (`sharing.k_rep=2` is no key of sharing=none)."""
-    def group(override: str) -> str:
-        return override.lstrip("+~").split("=", 1)[0].split(".")[0]
-
-    chosen = {group(o) for o in reference if "." not in o.lstrip("+~").split("=", 1)[0]}
-    return [o for o in run if group(o) not in chosen] + list(reference)
 
 
 def width_knob(cfg: DictConfig) -> str:

@@ -18,11 +18,10 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from ..analysis.counting import count_model
+from ..analysis.counting import count_model, reference_counts
 from ..analysis.matching import match_width
 from ..analysis.post_training import build_analyses
 from ..config import run_tags, validate
-from ..count import reference_counts
 from ..data import build_data
 from ..models import build_model
 from ..registry import ConfigError

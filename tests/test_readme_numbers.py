@@ -52,3 +52,12 @@ def test_the_readmes_matched_budget_example_prints_the_width_it_chose():
     printed = count_config(requoted(overrides))["match"]
     assert printed["knob"] == "model.width" and printed["value"] == 64
     assert abs(printed["ratio"] - 1) <= printed["tolerance"]
+
+
+def test_the_readmes_training_speed_table_is_the_committed_benchmark_record():
+    record = json.loads((REPO / "results" / "benchmarks" / "train_cpu.json").read_text())
+    for model in record["models"].values():
+        ours, fp32 = model, model["fp32"]
+        line = (f"| {model['label']} | **{ours['ratio']:.2f}** ({ours['min']:.2f}-{ours['max']:.2f}) | "
+                f"{fp32['ratio']:.2f} ({fp32['min']:.2f}-{fp32['max']:.2f}) |")
+        assert line in README, line

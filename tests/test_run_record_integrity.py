@@ -97,6 +97,20 @@ def test_sigterm_ends_the_run_as_interrupted_and_the_same_command_resumes(tmp_pa
     assert len(summary["attempts"]) == 2
 
 
+def test_a_sigterm_while_an_epoch_is_committed_waits_until_its_row_and_checkpoint_are_written():
+    committed = []
+    with pytest.raises(trainer.Interrupted), trainer.sigterm_interrupts():
+        with trainer.epoch_commit():
+            os.kill(os.getpid(), signal.SIGTERM)
+            committed.append("metrics row")
+            committed.append("checkpoint")
+    assert committed == ["metrics row", "checkpoint"]
+    with trainer.sigterm_interrupts():  # the deferred signal was consumed: the next run starts clean
+        with trainer.epoch_commit():
+            committed.append("next epoch")
+    assert committed[-1] == "next epoch"
+
+
 def test_record_files_follow_the_umask_so_a_shared_results_dir_stays_readable(tmp_path):
     run_dir = tmp_path / "run"
     proc = subprocess.run([sys.executable, "-m", "repeatnet_repro.train", *FAST, "budget=smoke",

@@ -244,13 +244,37 @@ def sigterm_interrupts() -> Iterator[None]:
         return
 
     def stop(signum, frame):
-        raise Interrupted("SIGTERM")
+        if _EpochCommit.open:
+            _EpochCommit.sigterm = True
+        else:
+            raise Interrupted("SIGTERM")
 
+    _EpochCommit.sigterm = False
     signal.signal(signal.SIGTERM, stop)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+class _EpochCommit:
+    """Whether an epoch is being committed, and whether a SIGTERM arrived meanwhile."""
+    open = False
+    sigterm = False
+
+
+@contextlib.contextmanager
+def epoch_commit() -> Iterator[None]:
+    """An epoch's metrics row, artifacts and checkpoints land together: a SIGTERM meanwhile waits for the end,
+    so a resumed run never repeats an epoch the record already holds."""
+    _EpochCommit.open = True
+    try:
+        yield
+    finally:
+        _EpochCommit.open = False
+    if _EpochCommit.sigterm:
+        _EpochCommit.sigterm = False
+        raise Interrupted("SIGTERM")
 
 
 def one_line(err: BaseException) -> str:
@@ -416,18 +440,19 @@ def _epochs(cfg: DictConfig, run: Run, record: RunRecord, tracker, train_loader,
         run.schedule.step(row[run.selection])
         kept = keep_best(best, row, run.selection)
         improved, best = kept is not best, kept
-        record.append_metrics(row)
-        if ctx.is_main:
-            run.sharing.on_epoch_end(epoch, record.artifacts, last=epoch == run.epochs)
-        if ctx.is_main and (epoch % cfg.trainer.checkpoint_every == 0 or epoch == run.epochs):
-            save_checkpoint(record.checkpoint, run.state(epoch, best))
-            saved = epoch
-        if ctx.is_main and improved:  # timm's model_best: the epoch the summary's `best` reports
-            if saved == epoch:
-                link_checkpoint(record.checkpoint, record.best_checkpoint)
-            else:
-                save_checkpoint(record.best_checkpoint, run.state(epoch, best))
-        tracker.log_epoch(row)
+        with epoch_commit():
+            record.append_metrics(row)
+            if ctx.is_main:
+                run.sharing.on_epoch_end(epoch, record.artifacts, last=epoch == run.epochs)
+            if ctx.is_main and (epoch % cfg.trainer.checkpoint_every == 0 or epoch == run.epochs):
+                save_checkpoint(record.checkpoint, run.state(epoch, best))
+                saved = epoch
+            if ctx.is_main and improved:  # timm's model_best: the epoch the summary's `best` reports
+                if saved == epoch:
+                    link_checkpoint(record.checkpoint, record.best_checkpoint)
+                else:
+                    save_checkpoint(record.best_checkpoint, run.state(epoch, best))
+            tracker.log_epoch(row)
         if ctx.is_main:
             eta = (time.time() - attempt_started) / (epoch - start + 1) * (run.epochs - epoch)
             val = f"  val acc {row['val_acc']:.2f}" if "val_acc" in row else ""

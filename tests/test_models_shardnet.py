@@ -292,3 +292,34 @@ def test_hard_sharing_makes_s_vggnet_one_conv_layer_with_13_batchnorms():
 def test_impossible_configurations_fail_with_the_key_named(overrides, info, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         build(overrides, info, meta=True)
+
+
+# --- training from the paper's initial learning rate -------------------------------------------------
+
+def first_losses(overrides, info, steps=8):
+    """Train losses of the first SGD steps (the preset's optimiser) on random images and labels."""
+    cfg = compose(list(overrides))
+    torch.manual_seed(0)
+    model = build_model(cfg.model, cfg.sharing, info)
+    opt = torch.optim.SGD(model.parameters(), lr=cfg.optimizer.lr, momentum=cfg.optimizer.momentum,
+                          weight_decay=cfg.optimizer.weight_decay)
+    g, losses = torch.Generator().manual_seed(0), []
+    for _ in range(steps):
+        x = torch.randn(32, info.in_channels, info.image_size, info.image_size, generator=g)
+        loss = nn.functional.cross_entropy(model(x), torch.randint(0, info.num_classes, (32,), generator=g))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+@pytest.mark.parametrize("preset, info", [
+    (["experiment=shardnet/fig8", "model.width=16"], DataInfo(10, 3, 16)),
+    (["experiment=shardnet/fig5", "model.width=8"], DataInfo(200, 3, 32)),
+])
+def test_shared_sl_resnets_start_as_identity_blocks_and_take_the_papers_lr_without_diverging(preset, info):
+    """Random labels: a stable start stays near ln(classes); He et al.'s init (BN scale 1) blows up."""
+    chance = float(torch.log(torch.tensor(float(info.num_classes))))
+    assert max(first_losses(preset, info)) < chance + 1.2
+    assert max(first_losses(preset + ["model.zero_init_residual=false"], info)) > chance + 1.2

@@ -16,6 +16,12 @@ padded input) m times; each conv declares its m = 1 shape as `base_channels`, so
 sharing.k_rep=m` (which sets m) is RepeatNet width scaling of the configured net. The CIFAR blocks declare
 their place in the family (`CIFAR_DEPTHS`, b blocks per stage), so `sharing=repeat sharing.plan=depth
 sharing.parent_depth=b'` makes a b-block net a depth-scaled b'-block one (sharing/depth.py).
+Initialisation, where ShardNet is silent, is our choice, made so the shared nets take the paper's lr from the
+first step: each block's last BN scale starts at 0 (Goyal et al. 2017; torchvision's zero_init_residual), so every
+block starts as the identity and the residual stream does not grow with depth, and the linear 1x1 layers (no BN,
+no ReLU after them) start with Glorot's gain-1 init, so they do not double the signal's power each as He's ReLU
+gain would. With BN scales at 1 the shared SL7-ResNet(n=128) diverges at lr 0.05 (train loss > 100 within two
+steps: one conv3 adds the same, correlated branch 43 times); `zero_init_residual=false` restores them.
 """
 from __future__ import annotations
 
@@ -30,6 +36,9 @@ from ..registry import ConfigError, OneOf, Range, Width
 from ..sharing import DepthFamily, DepthSlot, SharedConv2d, stage_blocks
 from .channel_pad import ChannelPad, check_pad_input
 from .registry import MODELS
+
+#: the linear 1x1 layers' init (module docstring)
+LINEAR_INIT = "xavier_uniform"
 
 #: Eb / SLb-ResNet: b basic blocks in each of 3 stages, b = model.blocks
 CIFAR_DEPTHS = DepthFamily("model.blocks", stage_blocks(lambda b: b if b >= 1 else None, 3), "b >= 1 blocks per stage")
@@ -52,6 +61,7 @@ class BasicBlock(nn.Module):
         self.conv2 = SharedConv2d(width, width, 3, padding=1, bias=True, group=group, base_channels=(base, base),
                                   depth=depth("conv2"))
         self.bn2 = nn.BatchNorm2d(width)
+        self.last_bn = self.bn2
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
@@ -70,6 +80,7 @@ class Bottleneck(nn.Module):
         self.bn2 = nn.BatchNorm2d(width)
         self.expand = SharedConv2d(width, 4 * width, 1, group=f"expand_{width}", base_channels=(4 * base, base))
         self.bn3 = nn.BatchNorm2d(4 * width)
+        self.last_bn = self.bn3
 
     def forward(self, x):
         out = F.relu(self.bn1(self.reduce(x)))
@@ -83,7 +94,7 @@ class ShardResNet(nn.Module):
 
     def __init__(self, info: DataInfo, stem_kernel: int, stem_stride: int, stem_pool: bool,
                  pad_to: Optional[int], stages: List[int], blocks: int, bottleneck: bool, width_mult: int = 1,
-                 depth_slots: bool = False):
+                 depth_slots: bool = False, zero_init_residual: bool = True):
         super().__init__()
         m = width_mult
         self.pad = ChannelPad(pad_to * m) if pad_to is not None else nn.Identity()
@@ -98,7 +109,8 @@ class ShardResNet(nn.Module):
             stem["pool"] = nn.MaxPool2d(2)
         expansion = 4 if bottleneck else 1
         if bottleneck:  # ResNet-50's conv1-(4x) after the stem, into the bottleneck width
-            stem["expand"] = SharedConv2d(base * m, expansion * base * m, 1, base_channels=(expansion * base, base))
+            stem["expand"] = SharedConv2d(base * m, expansion * base * m, 1, base_channels=(expansion * base, base),
+                                          init=LINEAR_INIT)
         self.stem = nn.Sequential(stem)
         body: "OrderedDict[str, nn.Module]" = OrderedDict()
         for s, base in enumerate(stages, start=1):
@@ -107,9 +119,14 @@ class ShardResNet(nn.Module):
                     BasicBlock(base * m, base, (s, j - 1) if depth_slots else None)
             if s < len(stages):
                 body[f"transition{s}"] = SharedConv2d(expansion * base * m, expansion * stages[s] * m, 1,
-                                                      base_channels=(expansion * stages[s], expansion * base))
+                                                      base_channels=(expansion * stages[s], expansion * base),
+                                                      init=LINEAR_INIT)
                 body[f"pool{s}"] = nn.MaxPool2d(2)
         self.body = nn.Sequential(body)
+        if zero_init_residual:  # every block starts as the identity
+            for block in body.values():
+                if isinstance(block, (BasicBlock, Bottleneck)):
+                    nn.init.zeros_(block.last_bn.weight)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(expansion * stages[-1] * m, info.num_classes)
 
@@ -128,29 +145,33 @@ def _check_common(info: DataInfo, width: int, min_size: int, what: str) -> None:
 @MODELS.register("resnet_cifar")
 def resnet_cifar(info: DataInfo, width: Annotated[int, Range(ge=1), Width()] = 16, blocks: Annotated[int, Range(ge=1)] = 3,
                  uniform: bool = False, pad_input: bool = False,
-                 width_mult: Annotated[int, Range(ge=1)] = 1) -> ShardResNet:
+                 width_mult: Annotated[int, Range(ge=1)] = 1, zero_init_residual: bool = True) -> ShardResNet:
     """width: p (E layout: stages p, 2p, 4p) or n (uniform); blocks: b basic blocks per stage;
     uniform: every stage at n with n -> n blending transitions (SLb); pad_input: zero-pad the image
-    to n channels so the stem is n -> n (SLb); width_mult: m, RepeatNet's k_rep (every conv m x wider)."""
+    to n channels so the stem is n -> n (SLb); width_mult: m, RepeatNet's k_rep (every conv m x wider);
+    zero_init_residual: each block's last BN scale
+    starts at 0, false: at 1 (module docstring)."""
     _check_common(info, width, 4, "model=resnet_cifar (two max-pools)")
     if blocks < 1:
         raise ConfigError(f"model.blocks={blocks}: b must be >= 1 (the paper uses 3, 5, 7)")
     check_pad_input(info, width, uniform, pad_input)
     stages = [width] * 3 if uniform else [width, 2 * width, 4 * width]
     return ShardResNet(info, 3, 1, False, width if pad_input else None, stages, blocks,
-                       bottleneck=False, width_mult=width_mult, depth_slots=True)
+                       bottleneck=False, width_mult=width_mult, depth_slots=True,
+                       zero_init_residual=zero_init_residual)
 
 
 @MODELS.register("resnet_imagenet")
 def resnet_imagenet(info: DataInfo, depth: Annotated[int, OneOf((34, 50))] = 34,
                     width: Annotated[int, Range(ge=1), Width()] = 64,
                     uniform: bool = False, stem: Annotated[Optional[str], OneOf(("conv3", "conv7"))] = None,
-                    width_mult: Annotated[int, Range(ge=1)] = 1) -> ShardResNet:
+                    width_mult: Annotated[int, Range(ge=1)] = 1, zero_init_residual: bool = True) -> ShardResNet:
     """depth: 34 (basic blocks) or 50 (bottlenecks), 4 blocks in every stage; width: the first
     stage's width (E layout: x, 2x, 4x, 8x; 64 = E-ResNet) or n (uniform: SL-ResNet-34/50(n));
     stem: conv7 (stride 2 + max-pool, ImageNet) | conv3 (stride 1, no max-pool, Tiny ImageNet's
     56x56 crops); null = conv7 for images of 128 px and more, conv3 below; width_mult: m,
-    RepeatNet's k_rep (every conv m x wider)."""
+    RepeatNet's k_rep (every conv m x wider); zero_init_residual: each block's last BN scale
+    starts at 0, false: at 1 (module docstring)."""
     if depth not in (34, 50):
         raise ConfigError(f"model.depth={depth}: valid depths are 34 (basic blocks) and 50 "
                           "(bottleneck blocks)")
@@ -163,4 +184,4 @@ def resnet_imagenet(info: DataInfo, depth: Annotated[int, OneOf((34, 50))] = 34,
                   f"model=resnet_imagenet with model.stem={stem} ({'5' if big else '3'} downsamplings)")
     stages = [width] * 4 if uniform else [width, 2 * width, 4 * width, 8 * width]
     return ShardResNet(info, 7 if big else 3, 2 if big else 1, big, None, stages, 4,
-                       bottleneck=depth == 50, width_mult=width_mult)
+                       bottleneck=depth == 50, width_mult=width_mult, zero_init_residual=zero_init_residual)

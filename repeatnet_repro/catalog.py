@@ -152,6 +152,23 @@ def gpu_throughput(given: Optional[float] = None, folder: Path = BENCHMARKS) -> 
     return tflops, f"{tflops:.1f} TFLOP/s, measured on {r.get('gpu')} ({name}: {r['calibration']['from']})"
 
 
+def smoke_stand_in(preset: str, grids_dir: Path, image_size: Optional[int] = None, row: Optional[str] = None
+                   ) -> List[str]:
+    """The overrides that run a preset's default row (or `row`) at budget=smoke on CPU where its data is not here:
+    generated images with the data set's classes, channels and (unless `image_size`) size, 16 to train and 8 to
+    test; the shortest-path task generates its own grids, few of them, under grids_dir."""
+    rows = [f"row={row}"] if row else []
+    cfg = compose([f"experiment={preset}", *rows])
+    info = DATASETS.build(cfg.dataset).info
+    if cfg.dataset.name == "shortest_paths":
+        data = ["dataset.train_size=16", "dataset.heldout_size=8", f"dataset.root={grids_dir}"]
+    else:
+        data = ["dataset=synthetic", f"dataset.num_classes={info.num_classes}", f"dataset.channels={info.in_channels}",
+                f"dataset.image_size={image_size or info.image_size}", "dataset.train_size=16", "dataset.test_size=8"]
+    return [f"experiment={preset}", *rows, "budget=smoke", "logger=none", "trainer.progress=false",
+            "trainer.device=cpu", *data]
+
+
 def table(rows: List[List[str]], header: List[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     return "\n".join("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows])

@@ -61,6 +61,7 @@ class BudgetConfig:
     max_train_batches: Optional[int] = valid(Range(ge=1), None)  # per epoch; smoke runs cut epochs short
     max_eval_batches: Optional[int] = valid(Range(ge=1), None)  # of a fixed class-balanced subset (data/subset.py)
     max_batch_size: Optional[int] = valid(Range(ge=1), None)  # caps trainer.batch_size and eval_batch_size
+    max_batch_gmacs: Optional[float] = valid(Range(gt=0), None)  # and caps a batch's forward GMACs (>= 2 images)
     max_analysis_points: Optional[int] = valid(Range(ge=2), None)  # e.g. fold thresholds, first and last kept
 
 

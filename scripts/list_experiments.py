@@ -87,11 +87,12 @@ def describe_job(preset: str, overrides: Tuple[str, ...], budgets: Dict[str, dic
         _WORKER_READY = True
     cfg = compose(config_name="config", overrides=[f"experiment={preset}", *overrides])
     out = {"dataset": cfg.dataset.name, "epochs": {}, "batch": {}}
+    counts = count_composed(cfg) if cost else {"macs": 0}  # without costs no batch size is used
     for name, budget in budgets.items():
         plan = OmegaConf.create({"trainer": OmegaConf.to_container(cfg.trainer, resolve=True), "budget": budget})
-        out["epochs"][name], out["batch"][name] = planned_epochs(plan), batch_sizes(plan)
+        out["epochs"][name], out["batch"][name] = planned_epochs(plan), batch_sizes(plan, counts["macs"])
     if cost:
-        out.update(flops=count_composed(cfg)["flops"], images=images_per_epoch(cfg))
+        out.update(flops=counts["flops"], images=images_per_epoch(cfg))
     return out
 
 

@@ -18,8 +18,8 @@ import yaml
 from omegaconf import OmegaConf
 
 from conftest import REPO, read_summary, run_entrypoint
+from repeatnet_repro.catalog import smoke_stand_in
 from repeatnet_repro.config import compose
-from repeatnet_repro.data import build_data
 
 CONF = REPO / "conf"
 PAPER_DIR = REPO / "results" / "paper"
@@ -213,19 +213,11 @@ def test_protocols_follow_the_papers():
 
 
 def smoke_overrides(preset: str, run_dir: Path) -> tuple:
-    """The smoke command line: the preset at budget=smoke on a tiny stand-in of its data set."""
+    """The smoke command line: the preset at budget=smoke on a tiny stand-in of its data set (catalog)."""
     extra = SMOKE.get(preset, {})
-    rows = (f"row={extra['row']}",) if "row" in extra else ()
-    cfg = composed((f"experiment={preset}",) + rows)
-    info = build_data(cfg.dataset).info
-    if cfg.dataset.name == "shortest_paths":  # generated data: the real thing, tiny
-        data = ("dataset.train_size=16", "dataset.heldout_size=8", f"dataset.root={run_dir.parent / 'grids'}")
-    else:
-        data = ("dataset=synthetic", f"dataset.num_classes={info.num_classes}", f"dataset.channels={info.in_channels}",
-                f"dataset.image_size={extra.get('image_size', info.image_size)}", "dataset.train_size=16",
-                "dataset.test_size=8")
-    return cfg, (f"experiment={preset}", *rows, *extra.get("model", ()), "budget=smoke", "logger=none", "trainer.progress=false",
-                 "trainer.device=cpu", "trainer.batch_size=8", *data, f"hydra.run.dir={run_dir}")
+    cfg = composed((f"experiment={preset}",) + ((f"row={extra['row']}",) if "row" in extra else ()))
+    stand_in = smoke_stand_in(preset, run_dir.parent / "grids", extra.get("image_size"), extra.get("row"))
+    return cfg, (*stand_in, *extra.get("model", ()), "trainer.batch_size=8", f"hydra.run.dir={run_dir}")
 
 
 @pytest.mark.parametrize("preset", PRESETS)

@@ -8,6 +8,7 @@ import re
 import pandas as pd
 
 from conftest import REPO
+from repeatnet_repro.catalog import presets
 from repeatnet_repro.count import count_config, requoted
 
 README = (REPO / "README.md").read_text()
@@ -61,3 +62,12 @@ def test_the_readmes_training_speed_table_is_the_committed_benchmark_record():
         line = (f"| {model['label']} | **{ours['ratio']:.2f}** ({ours['min']:.2f}-{ours['max']:.2f}) | "
                 f"{fp32['ratio']:.2f} ({fp32['min']:.2f}-{fp32['max']:.2f}) |")
         assert line in README, line
+
+
+def test_the_readmes_smoke_time_is_the_committed_record_of_every_preset_each_under_a_minute():
+    record = json.loads((REPO / "results" / "benchmarks" / "smoke_cpu.json").read_text())
+    runs = record["runs"]
+    assert sorted(r["preset"] for r in runs) == presets() and all(r["status"] == "completed" for r in runs)
+    slowest = max(runs, key=lambda r: r["seconds"])
+    assert slowest["seconds"] < 60 and (record["threads"], record["jobs"]) == (1, 2)
+    assert f"the slowest {slowest['preset']} ({slowest['seconds']:.0f} s)" in " ".join(README.split())

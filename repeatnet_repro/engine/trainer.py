@@ -63,9 +63,17 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def batch_sizes(cfg: DictConfig) -> Dict[str, int]:
-    """Training and evaluation batch sizes: the trainer's, capped by the budget (smoke runs on a CPU)."""
-    t, cap = cfg.trainer, cfg.budget.get("max_batch_size") or float("inf")
+#: the fewest images a compute-capped batch keeps: BatchNorm needs two values per channel on a 1x1 map
+MIN_CAPPED_BATCH = 2
+
+
+def batch_sizes(cfg: DictConfig, macs_per_image: int) -> Dict[str, int]:
+    """Training and evaluation batch sizes: the trainer's, capped by the budget (smoke runs on a CPU) in images
+    and in forward GMACs, so a model of 100 GMACs per image smoke-tests in as little time as a small one."""
+    t, b = cfg.trainer, cfg.budget
+    cap = b.get("max_batch_size") or float("inf")
+    if b.get("max_batch_gmacs"):
+        cap = min(cap, max(MIN_CAPPED_BATCH, int(b.max_batch_gmacs * 1e9 // max(macs_per_image, 1))))
     return {"train": min(t.batch_size, cap), "eval": min(t.eval_batch_size or t.batch_size, cap)}
 
 
@@ -86,7 +94,6 @@ class Run:
             self.device = torch.device("cuda", ctx.local_rank)
         on_cuda = self.device.type == "cuda"
         self.epochs = planned_epochs(cfg)
-        self.batch_size = batch_sizes(cfg)
         progress.enable(t.progress and ctx.is_main)
         seed_everything(cfg.seed, t.deterministic)
 
@@ -94,6 +101,7 @@ class Run:
         self.match = match_width(cfg) if cfg.mode == "train" else {}  # match.*: sets the width before the build
         self.model = build_model(cfg.model, cfg.sharing, self.source.info).to(self.device)
         self.counts = count_model(self.model, self.source.info)
+        self.batch_size = batch_sizes(cfg, self.counts["macs"])
         self.analyses = build_analyses(cfg.get("analysis"), self.model, cfg.budget.get("max_analysis_points"))
         self.task = make_task(self.source.info.task, self.source.info.num_classes)
         self.selection = selection_metric(t.select_on, self.source)

@@ -64,6 +64,35 @@ def test_the_readmes_training_speed_table_is_the_committed_benchmark_record():
         assert line in README, line
 
 
+def fmt(r: dict) -> str:
+    return f"{r['ratio']:.2f} ({r['min']:.2f}-{r['max']:.2f})"
+
+
+def test_the_readmes_levers_are_the_committed_benchmark_records():
+    record = json.loads((REPO / "results" / "benchmarks" / "train_cpu.json").read_text())
+    levers, text = record["levers"]["resnet16_rep4"]["vs_fp32"], " ".join(README.split())
+    for name, quoted in (("fp32 + channels_last", "channels_last"), ("bf16", "bf16"),
+                         ("bf16 + channels_last", "bf16 + channels_last"), ("bf16 + channels_last + compile",
+                                                                            "+ torch.compile")):
+        assert f"{quoted} {fmt(levers[name])}" in text, name
+
+
+def test_the_readmes_weight_synthesis_table_is_the_committed_benchmark_records():
+    """Columns: bf16 + channels_last at batch 32, at batch 64, fp32 + channels_last at batch 32."""
+    records = [json.loads((REPO / "results" / "benchmarks" / f"{stem}.json").read_text())["pairs"]
+               for stem in ("sharing_cpu", "sharing_cpu_b64", "sharing_cpu_fp32")]
+    for pair in records[0]:
+        cells = [fmt(r[pair]) if pair in r else "" for r in records]
+        line = " ".join(f"| {pair.replace(' (', ', ').removesuffix(')')} | {' | '.join(cells)} |".split())
+        assert line in [" ".join(row.split()) for row in README.splitlines()], line
+
+
+def test_every_committed_benchmark_record_ran_at_a_clean_commit():
+    for path in sorted((REPO / "results" / "benchmarks").glob("*.json")):
+        commit = json.loads(path.read_text())["git_commit"]
+        assert len(commit) == 40 and not commit.endswith("+dirty"), path.name
+
+
 def test_the_readmes_smoke_time_is_the_committed_record_of_every_preset_each_under_a_minute():
     record = json.loads((REPO / "results" / "benchmarks" / "smoke_cpu.json").read_text())
     runs = record["runs"]

@@ -20,7 +20,7 @@ import pytest
 from conftest import FAST, REPO, read_metrics, read_summary
 from repeatnet_repro.config import compose
 from repeatnet_repro.engine import loop, trainer
-from repeatnet_repro.engine.run_record import HEARTBEAT_S, live_status, now
+from repeatnet_repro.engine.run_record import HEARTBEAT_S, git_commit, live_status, now
 from repeatnet_repro.report.collect import load_runs
 
 pytestmark = pytest.mark.slow
@@ -109,6 +109,22 @@ def test_a_sigterm_while_an_epoch_is_committed_waits_until_its_row_and_checkpoin
         with trainer.epoch_commit():
             committed.append("next epoch")
     assert committed[-1] == "next epoch"
+
+
+def test_a_record_calls_its_commit_dirty_for_changed_code_not_for_what_runs_wrote_under_results(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "model.py").write_text("width = 16\n")
+    (tmp_path / "results" / "train_cpu.json").write_text("{}\n")
+    git("init", "-q")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c")
+    (tmp_path / "results" / "train_cpu.json").write_text('{"ratio": 2}\n')
+    assert len(git_commit(tmp_path)) == 40, "a benchmark that rewrote its own record"
+    (tmp_path / "model.py").write_text("width = 32\n")
+    assert git_commit(tmp_path).endswith("+dirty")
 
 
 def test_record_files_follow_the_umask_so_a_shared_results_dir_stays_readable(tmp_path):

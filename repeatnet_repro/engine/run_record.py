@@ -46,11 +46,13 @@ def versions() -> Dict[str, str]:
 
 
 def git_commit(repo: Path) -> Optional[str]:
+    """HEAD, `+dirty` when a tracked file outside results/ differs from it: results/ holds what runs and
+    benchmarks write (records, tables, figures), never code a run executes, so writing them dirties nothing."""
     try:
         out = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
                              text=True, timeout=10)
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no", "--",
+                                ".", ":(exclude)results"], capture_output=True, text=True, timeout=10).stdout.strip()
         return (out.stdout.strip() + ("+dirty" if dirty else "")) or None
     except (OSError, subprocess.SubprocessError):
         return None

@@ -61,7 +61,6 @@ class BasicBlock(nn.Module):
         self.conv2 = SharedConv2d(width, width, 3, padding=1, bias=True, group=group, base_channels=(base, base),
                                   depth=depth("conv2"))
         self.bn2 = nn.BatchNorm2d(width)
-        self.last_bn = self.bn2
 
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
@@ -80,7 +79,6 @@ class Bottleneck(nn.Module):
         self.bn2 = nn.BatchNorm2d(width)
         self.expand = SharedConv2d(width, 4 * width, 1, group=f"expand_{width}", base_channels=(4 * base, base))
         self.bn3 = nn.BatchNorm2d(4 * width)
-        self.last_bn = self.bn3
 
     def forward(self, x):
         out = F.relu(self.bn1(self.reduce(x)))
@@ -126,7 +124,7 @@ class ShardResNet(nn.Module):
         if zero_init_residual:  # every block starts as the identity
             for block in body.values():
                 if isinstance(block, (BasicBlock, Bottleneck)):
-                    nn.init.zeros_(block.last_bn.weight)
+                    nn.init.zeros_((block.bn3 if bottleneck else block.bn2).weight)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Linear(expansion * stages[-1] * m, info.num_classes)
 

@@ -34,10 +34,9 @@ from repeatnet_repro.engine.benchmarking import machine, machine_line, write_rec
 BUDGET_S = 60
 
 
-def time_preset(preset: str, scratch: Path, threads: int) -> Dict[str, object]:
+def time_preset(preset: str, stand_in: List[str], scratch: Path, threads: int) -> Dict[str, object]:
     run_dir = scratch / preset.replace("/", "-")
-    command = [sys.executable, "-m", "repeatnet_repro.train", *smoke_stand_in(preset, scratch / "grids"),
-               f"hydra.run.dir={run_dir}"]
+    command = [sys.executable, "-m", "repeatnet_repro.train", *stand_in, f"hydra.run.dir={run_dir}"]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HYDRA_FULL_ERROR": "0"}
     started = time.perf_counter()
     proc = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
@@ -75,7 +74,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     chosen = args.only or presets()
     with tempfile.TemporaryDirectory(prefix="smoke-") as scratch, ThreadPoolExecutor(args.jobs) as pool:
-        runs = list(pool.map(lambda p: time_preset(p, Path(scratch), args.threads), chosen))
+        stand_ins = {p: smoke_stand_in(p, Path(scratch) / "grids") for p in chosen}  # Hydra composes in one thread
+        runs = list(pool.map(lambda p: time_preset(p, stand_ins[p], Path(scratch), args.threads), chosen))
     runs.sort(key=lambda r: -r["seconds"])
     for r in runs:
         print(f"{r['seconds']:7.1f} s  {r['preset']}  {r.get('status') or r.get('error')}")

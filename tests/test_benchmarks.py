@@ -46,12 +46,14 @@ def test_the_gpu_check_dry_run_writes_every_record(tmp_path):
     assert "repeat / none (ResNet-16 k=4)" in (tmp_path / "sharing_cpu.md").read_text()
 
 
-def test_the_smoke_timing_script_runs_a_preset_through_the_entrypoint_and_records_its_wall_time(tmp_path):
-    proc = subprocess.run([sys.executable, "scripts/smoke_timings.py", "--jobs", "1", "--only", "shardnet/table1a",
+def test_the_smoke_timing_script_runs_presets_through_the_entrypoint_and_records_their_wall_time(tmp_path):
+    proc = subprocess.run([sys.executable, "scripts/smoke_timings.py", "--jobs", "2", "--only", "shardnet/table1a", "shardnet/table1b",
                            "--out", str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    (run,) = json.loads((tmp_path / "smoke_cpu.json").read_text())["runs"]
-    assert run["preset"] == "shardnet/table1a" and run["status"] == "completed" and run["seconds"] > 0
+    runs = {r["preset"]: r for r in json.loads((tmp_path / "smoke_cpu.json").read_text())["runs"]}
+    assert set(runs) == {"shardnet/table1a", "shardnet/table1b"}, "two presets side by side (--jobs 2)"
+    run = runs["shardnet/table1a"]
+    assert run["status"] == "completed" and run["seconds"] > 0
     assert run["batch_size"] == {"train": 16, "eval": 16} and run["macs_per_image"] > 0
     assert "| shardnet/table1a |" in (tmp_path / "smoke_cpu.md").read_text()
 

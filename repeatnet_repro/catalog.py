@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 from omegaconf import OmegaConf
 
 from .config import CONF_DIR, BudgetConfig, TrainerConfig, compose
-from .data import DATASETS
+from .data import DATASETS, build_data
 from .data.base import ABSENT, MADE
 from .engine.trainer import planned_epochs
 
@@ -153,20 +153,20 @@ def gpu_throughput(given: Optional[float] = None, folder: Path = BENCHMARKS) -> 
 
 
 def smoke_stand_in(preset: str, grids_dir: Path, image_size: Optional[int] = None, row: Optional[str] = None
-                   ) -> List[str]:
-    """The overrides that run a preset's default row (or `row`) at budget=smoke on CPU where its data is not here:
-    generated images with the data set's classes, channels and (unless `image_size`) size, 16 to train and 8 to
-    test; the shortest-path task generates its own grids, few of them, under grids_dir."""
+                   ) -> Tuple[Any, List[str]]:
+    """The preset's composed config and the overrides that run its default row (or `row`) at budget=smoke on CPU
+    where its data is not here: generated images with the data set's classes, channels and (unless `image_size`)
+    size, 16 to train and 8 to test; the shortest-path task generates its own grids, few of them, under grids_dir."""
     rows = [f"row={row}"] if row else []
     cfg = compose([f"experiment={preset}", *rows])
-    info = DATASETS.build(cfg.dataset).info
+    info = build_data(cfg.dataset).info
     if cfg.dataset.name == "shortest_paths":
         data = ["dataset.train_size=16", "dataset.heldout_size=8", f"dataset.root={grids_dir}"]
     else:
         data = ["dataset=synthetic", f"dataset.num_classes={info.num_classes}", f"dataset.channels={info.in_channels}",
                 f"dataset.image_size={image_size or info.image_size}", "dataset.train_size=16", "dataset.test_size=8"]
-    return [f"experiment={preset}", *rows, "budget=smoke", "logger=none", "trainer.progress=false",
-            "trainer.device=cpu", *data]
+    return cfg, [f"experiment={preset}", *rows, "budget=smoke", "logger=none", "trainer.progress=false",
+                 "trainer.device=cpu", *data]
 
 
 def table(rows: List[List[str]], header: List[str]) -> str:

@@ -74,7 +74,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     chosen = args.only or presets()
     with tempfile.TemporaryDirectory(prefix="smoke-") as scratch, ThreadPoolExecutor(args.jobs) as pool:
-        stand_ins = {p: smoke_stand_in(p, Path(scratch) / "grids") for p in chosen}  # Hydra composes in one thread
+        stand_ins = {p: smoke_stand_in(p, Path(scratch) / "grids")[1] for p in chosen}  # Hydra: one thread
         runs = list(pool.map(lambda p: time_preset(p, stand_ins[p], Path(scratch), args.threads), chosen))
     runs.sort(key=lambda r: -r["seconds"])
     for r in runs:

@@ -215,8 +215,7 @@ def test_protocols_follow_the_papers():
 def smoke_overrides(preset: str, run_dir: Path) -> tuple:
     """The smoke command line: the preset at budget=smoke on a tiny stand-in of its data set (catalog)."""
     extra = SMOKE.get(preset, {})
-    cfg = composed((f"experiment={preset}",) + ((f"row={extra['row']}",) if "row" in extra else ()))
-    stand_in = smoke_stand_in(preset, run_dir.parent / "grids", extra.get("image_size"), extra.get("row"))
+    cfg, stand_in = smoke_stand_in(preset, run_dir.parent / "grids", extra.get("image_size"), extra.get("row"))
     return cfg, (*stand_in, *extra.get("model", ()), "trainer.batch_size=8", f"hydra.run.dir={run_dir}")
 
 

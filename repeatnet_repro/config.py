@@ -42,6 +42,9 @@ class TrainerConfig:
     channels_last: bool = True  # on every device: faster on CUDA and, in fp32 and bf16, on CPU (engine/compute.py)
     compile: bool = False  # torch.compile (inductor), on any device
     grad_clip: Optional[float] = valid(Range(gt=0), None)  # max gradient norm
+    # skip each epoch's last partial training batch (RepeatNet's DataLoader); null: the data set's habit (ImageNet
+    # drops it, the others keep it)
+    drop_last: Optional[bool] = None
     deterministic: bool = False
     progress: bool = True
     init_from: Optional[str] = None  # another run's checkpoint to fine-tune from (its weights only)

@@ -80,7 +80,7 @@ def test_training_crops_are_56_and_evaluation_averages_ten_crops(source):
             return 10 * torch.nn.functional.one_hot(read_colour(red, green).clamp(0, 199), 200).float()
 
     metrics = evaluate(RedReader(), test, Classification(200), Step(torch.device("cpu"), False, False, None))
-    assert set(metrics) == {"loss", "acc", "top5"}, "top-1 and top-5 over crop-averaged logits"
+    assert set(metrics) == {"loss", "acc", "top5"}, "top-1 and top-5 over the crops' averaged softmax"
     assert metrics["acc"] == pytest.approx(100 * 199 / 200), "all but the grey image of class 5"
 
 

@@ -4,12 +4,12 @@ Order (as the papers use it): random crop from a zero-padded image (or a random-
 to a fixed side, or a random rotation), vertical then horizontal flip, conversion to float and
 normalisation, then cutout (one square hole, applied after normalisation). Evaluation may cut a centre crop or ten crops
 (four corners and centre, and their mirror images); ten crops come out as [B, 10, C, h, w] so the
-evaluation loop averages the logits of each image's crops.
+evaluation loop averages the softmax outputs of each image's crops.
 """
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -20,19 +20,22 @@ class BatchAugment:
 
     Train-time options: `pad_crop` (pad and crop), `resized_crop` (random-size crop resized to this
     side), `rotate` (uniform random angle, computed at `upsample` times the resolution), `vflip`,
-    `flip` (horizontal), `cutout`. Evaluation options: `eval_crop` (centre crop of this side) and
+    `flip` (horizontal), `color_jitter` and `lighting` (fb.resnet.torch's colour augmentation), `cutout`.
+    Evaluation options: `eval_crop` (centre crop of this side) and
     `ten_crop` (ten crops of side `eval_crop`, output [B, 10, C, s, s]).
     """
 
     def __init__(self, mean: Sequence[float], std: Sequence[float], train: bool,
                  pad_crop: int = 0, flip: bool = False, cutout: int = 0, resized_crop: int = 0,
                  rotate: bool = False, upsample: int = 1, vflip: bool = False,
-                 eval_crop: int = 0, ten_crop: bool = False):
+                 eval_crop: int = 0, ten_crop: bool = False, color_jitter: float = 0.0,
+                 lighting: Optional["Lighting"] = None):
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
         self.train, self.pad_crop, self.flip, self.vflip, self.cutout = train, pad_crop, flip, vflip, cutout
         self.resized_crop, self.rotate, self.upsample = resized_crop, rotate, upsample
         self.eval_crop, self.ten_crop = eval_crop, ten_crop
+        self.color_jitter, self.lighting = color_jitter, lighting
         if ten_crop and not eval_crop:
             raise ValueError("ten_crop needs eval_crop, the side of each crop")
 
@@ -53,6 +56,10 @@ class BatchAugment:
             x = random_flip(x, gen, dim=2)
         if self.train and self.flip:
             x = random_flip(x, gen)
+        if self.train and self.color_jitter:
+            x = color_jitter(x.float(), self.color_jitter, gen)
+        if self.train and self.lighting is not None:
+            x = self.lighting(x.float(), gen)
         x = (x.float() / 255.0 - self.mean.to(x.device)) / self.std.to(x.device)
         if self.train and self.cutout:
             x = cutout(x, self.cutout, gen)
@@ -76,6 +83,22 @@ def random_flip(x: torch.Tensor, gen: torch.Generator, dim: int = 3) -> torch.Te
     """Mirror each sample with probability 1/2 along `dim`: 3 horizontally, 2 vertically."""
     flip = torch.rand(x.shape[0], generator=gen, device=x.device) < 0.5
     return torch.where(flip.view(-1, 1, 1, 1), x.flip(dim), x)
+
+
+def color_jitter(x: torch.Tensor, strength: float, gen: torch.Generator) -> torch.Tensor:
+    """Brightness, contrast and saturation, each by a factor ~ U(1 - strength, 1 + strength) drawn per sample, in
+    a per-sample random order (fb.resnet.torch's ColorJitter), through torchvision's functional ops; on RGB
+    float [B, 3, H, W] in 0..255."""
+    from torchvision.transforms.v2 import functional as TF
+
+    ops = (TF.adjust_brightness, TF.adjust_contrast, TF.adjust_saturation)
+    factors = 1 + strength * (2 * torch.rand(x.shape[0], 3, generator=gen, device=x.device) - 1)
+    out = []
+    for image, factor in zip(x / 255.0, factors.tolist()):
+        for op in torch.randperm(3, generator=gen, device=x.device).tolist():
+            image = ops[op](image, factor[op])
+        out.append(image)
+    return torch.stack(out) * 255.0
 
 
 def cutout(x: torch.Tensor, size: int, gen: torch.Generator) -> torch.Tensor:

@@ -40,8 +40,10 @@ PRESENT, ABSENT, MADE = "present", "absent", "made by the code"
 class DataSource(Protocol):
     info: DataInfo
 
-    def loaders(self, batch_size: int, device: torch.device, seed: int,
-                eval_batch_size: Optional[int] = None) -> Tuple[Loader, Loader]: ...
+    def loaders(self, batch_size: int, device: torch.device, seed: int, eval_batch_size: Optional[int] = None,
+                drop_last: Optional[bool] = None) -> Tuple[Loader, Loader]: ...
+    # drop_last: whether training skips each epoch's last partial batch (None: the data set's own habit: ImageNet
+    # drops it, the tensor data sets keep it; trainer.drop_last)
 
     def availability(self) -> str: ...  # PRESENT | ABSENT (the files loaders() reads) | MADE (none needed)
 

@@ -193,11 +193,12 @@ class Cifar:
         return TensorLoader(images, labels, batch_size, augment, shuffle=False, seed=seed, device=device)
 
     def loaders(self, batch_size: int, device: torch.device, seed: int,
-                eval_batch_size: Optional[int] = None):
+                eval_batch_size: Optional[int] = None, drop_last: Optional[bool] = None):
         parts = self.splits()
         train_aug = BatchAugment(mean=self.spec.mean, std=self.spec.std, train=True, pad_crop=self.pad_crop,
                                  flip=self.flip, cutout=self.cutout)
-        train = TensorLoader(*parts["train"], batch_size, train_aug, shuffle=True, seed=seed, device=device)
+        train = TensorLoader(*parts["train"], batch_size, train_aug, shuffle=True, seed=seed, device=device,
+                             drop_last=bool(drop_last))
         return train, self._eval_loader(*parts["eval"], eval_batch_size or batch_size, device, seed)
 
     def validation_loader(self, batch_size: int, device: torch.device, seed: int) -> Optional[TensorLoader]:

@@ -38,14 +38,15 @@ class Digits:
         return images[tr], labels[tr], images[te], labels[te]
 
     def loaders(self, batch_size: int, device: torch.device, seed: int,
-                eval_batch_size: Optional[int] = None):
+                eval_batch_size: Optional[int] = None, drop_last: Optional[bool] = None):
         xtr, ytr, xte, yte = self.tensors()
         mean = (xtr.float() / 255).mean().item()
         std = (xtr.float() / 255).std().item()
         c = self.info.in_channels
         train_aug = BatchAugment([mean] * c, [std] * c, train=True, pad_crop=self.info.image_size // 16)
         test_aug = BatchAugment([mean] * c, [std] * c, train=False)
-        train = TensorLoader(xtr, ytr, batch_size, train_aug, shuffle=True, seed=seed, device=device)
+        train = TensorLoader(xtr, ytr, batch_size, train_aug, shuffle=True, seed=seed, device=device,
+                             drop_last=bool(drop_last))
         test = TensorLoader(xte, yte, eval_batch_size or batch_size, test_aug, shuffle=False,
                             seed=seed, device=device)
         return train, test

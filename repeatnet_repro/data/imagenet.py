@@ -4,7 +4,7 @@ There is no download (the licence requires a manual one); val/ must already be s
 folders. Training: RandomResizedCrop 224, optionally fb.resnet.torch's colour augmentation
 (`color_jitter`: brightness, contrast and saturation factors in 1 +- that, in random order;
 `lighting`: AlexNet's PCA noise of that std, added on the device in float), flip; evaluation: resize
-256, centre crop 224, or ten crops of 224 (`eval_crops=10`) with averaged logits. torchvision's
+256, centre crop 224, or ten crops of 224 (`eval_crops=10`) with averaged softmax outputs. torchvision's
 ColorJitter clips each step to the pixel range (fb.resnet.torch does not); the flip, spatial only,
 commutes with the colour steps fb.resnet.torch applies before it.
 """
@@ -97,10 +97,11 @@ class ImageNet:
         return train, val
 
     def loaders(self, batch_size: int, device: torch.device, seed: int,
-                eval_batch_size: Optional[int] = None):
+                eval_batch_size: Optional[int] = None, drop_last: Optional[bool] = None):
         train_set, val_set = self.splits()
         noise = Lighting(self.lighting, PCA_EIGVAL, PCA_EIGVEC) if self.lighting else None
-        train = WorkerLoader(train_set, batch_size, True, seed, device, MEAN, STD, self.workers, drop_last=True,
+        train = WorkerLoader(train_set, batch_size, True, seed, device, MEAN, STD, self.workers,
+                             drop_last=drop_last is not False,  # fb.resnet.torch drops the partial batch
                              augment=noise)
         test = WorkerLoader(val_set, eval_batch_size or batch_size, False, seed, device, MEAN, STD, self.workers)
         return train, test

@@ -43,14 +43,14 @@ class MNISTSource:
                                       f"`python ../shared/tools/unpack_data.py mnist {self.root}`") from None
         return data.data.unsqueeze(1), data.targets.long()
 
-    def loaders(self, batch_size: int, device: torch.device, seed: int, eval_batch_size: Optional[int] = None):
+    def loaders(self, batch_size: int, device: torch.device, seed: int, eval_batch_size: Optional[int] = None, drop_last: Optional[bool] = None):
         xtr, ytr = self.split(train=True)
         if self.train_size:
             xtr, ytr = xtr[:self.train_size], ytr[:self.train_size]
         xte, yte = self.split(train=False)
         norm = dict(mean=[MEAN], std=[STD])
         train = TensorLoader(xtr, ytr, batch_size, BatchAugment(**norm, train=True, pad_crop=self.pad_crop),
-                             shuffle=True, seed=seed, device=device)
+                             shuffle=True, seed=seed, device=device, drop_last=bool(drop_last))
         test = TensorLoader(xte, yte, eval_batch_size or batch_size, BatchAugment(**norm, train=False),
                             shuffle=False, seed=seed, device=device)
         return train, test

@@ -162,14 +162,14 @@ class RotMNIST:
         return cached(self.cache(), build, fix)
 
     def loaders(self, batch_size: int, device: torch.device, seed: int,
-                eval_batch_size: Optional[int] = None):
+                eval_batch_size: Optional[int] = None, drop_last: Optional[bool] = None):
         t = self.tensors()
         pixels = t["train_images"].float() / 255
         norm = (dict(mean=[pixels.mean().item()], std=[pixels.std().item()]) if self.normalize
                 else dict(mean=[0.0], std=[1.0]))
         train_aug = BatchAugment(**norm, train=True, **self.augment)
         train = TensorLoader(t["train_images"], t["train_labels"], batch_size, train_aug, shuffle=True,
-                             seed=seed, device=device)
+                             seed=seed, device=device, drop_last=bool(drop_last))
         test = TensorLoader(t["test_images"], t["test_labels"], eval_batch_size or batch_size,
                             BatchAugment(**norm, train=False), shuffle=False, seed=seed, device=device)
         return train, test

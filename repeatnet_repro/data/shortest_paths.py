@@ -175,20 +175,22 @@ class ShortestPaths:
         return data
 
     def _loader(self, split: str, phase: int, batch_size: int, device: torch.device, seed: int,
-                shuffle: bool) -> TensorLoader:
+                shuffle: bool, drop_last: bool = False) -> TensorLoader:
         data = self.arrays(split)
         rows = np.flatnonzero(data["phase"] == phase)
         return TensorLoader(torch.from_numpy(data["inputs"][rows]), torch.from_numpy(data["targets"][rows]),
-                            batch_size, FloatInputs(), shuffle=shuffle, seed=seed, device=device)
+                            batch_size, FloatInputs(), shuffle=shuffle, seed=seed, device=device,
+                            drop_last=drop_last)
 
     def loaders(self, batch_size: int, device: torch.device, seed: int,
-                eval_batch_size: Optional[int] = None):
+                eval_batch_size: Optional[int] = None, drop_last: Optional[bool] = None):
         """(training set, held-out set) of this phase, or of the current phase under the curriculum."""
         if self.curriculum:
-            train = CurriculumLoader({p: self._loader("train", p, batch_size, device, seed, True) for p in PHASES})
+            train = CurriculumLoader({p: self._loader("train", p, batch_size, device, seed, True, bool(drop_last))
+                                      for p in PHASES})
             test = CurriculumLoader(self.heldout_loaders(eval_batch_size or batch_size, device, seed))
             return train, test
-        train = self._loader("train", self.phase, batch_size, device, seed, shuffle=True)
+        train = self._loader("train", self.phase, batch_size, device, seed, shuffle=True, drop_last=bool(drop_last))
         test = self._loader("heldout", self.phase, eval_batch_size or batch_size, device, seed, shuffle=False)
         return train, test
 

@@ -5,7 +5,7 @@ validation images in one val/images folder, their classes listed in val/val_anno
 `reorganise_val` moves them to val/<wnid>/ so both splits are ImageFolder trees (the labelled val
 split is the test set, as in the papers; the official test split has no labels). Training: a
 random-size crop resized to 56 plus flip (ShardNet); evaluation: ten 56x56 crops of the 64x64 image
-(corners, centre, mirrored) with averaged logits, or one centre crop (`eval_crops=1`).
+(corners, centre, mirrored) with averaged softmax outputs, or one centre crop (`eval_crops=1`).
 """
 from __future__ import annotations
 
@@ -106,12 +106,12 @@ class TinyImageNet:
         return cached(self.root / "cache" / "folder.pt", self._decode, fix)
 
     def loaders(self, batch_size: int, device: torch.device, seed: int,
-                eval_batch_size: Optional[int] = None):
+                eval_batch_size: Optional[int] = None, drop_last: Optional[bool] = None):
         t = self.tensors()
         train_aug = BatchAugment(MEAN, STD, train=True, resized_crop=self.crop, flip=self.flip)
         test_aug = BatchAugment(MEAN, STD, train=False, eval_crop=self.crop, ten_crop=self.eval_crops == 10)
         train = TensorLoader(t["train_images"], t["train_labels"], batch_size, train_aug, shuffle=True,
-                             seed=seed, device=device)
+                             seed=seed, device=device, drop_last=bool(drop_last))
         test = TensorLoader(t["test_images"], t["test_labels"], eval_batch_size or batch_size, test_aug,
                             shuffle=False, seed=seed, device=device)
         return train, test

@@ -80,7 +80,7 @@ def train_epoch(model: nn.Module, loader, task, optimizer: torch.optim.Optimizer
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, task, step: Step, max_batches: Optional[int] = None,
              desc: str = "test") -> Dict[str, float]:
-    """Mean loss and metrics over `loader` (a loader may yield [B, n_crops, ...] to average crops); with
+    """Mean loss and metrics over `loader` (a loader may yield [B, n_crops, ...]: the crops' softmax outputs are averaged); with
     `max_batches`, over that many batches of a fixed class-balanced subset of it (data/subset.py)."""
     model.eval()
     meter = task.meter(step.device)
@@ -89,9 +89,10 @@ def evaluate(model: nn.Module, loader, task, step: Step, max_batches: Optional[i
     for x, y in progress_bar(loader, total=len(loader), desc=desc):
         x, y = x.to(step.device, non_blocking=True), y.to(step.device, non_blocking=True)
         with step.autocast():
-            if x.dim() == 5:  # multi-crop evaluation: average the logits of every crop
+            if x.dim() == 5:  # multi-crop evaluation: the log of the crops' mean softmax (Krizhevsky et al. 2012)
                 b, n = x.shape[:2]
-                logits = model(step.inputs(x.flatten(0, 1))).view(b, n, -1).float().mean(1)
+                crops = model(step.inputs(x.flatten(0, 1))).view(b, n, -1).float().log_softmax(-1)
+                logits = crops.logsumexp(1) - math.log(n)
             else:
                 logits = model(step.inputs(x))
             loss = task.loss(logits, y)

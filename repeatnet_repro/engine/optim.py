@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated, Iterable, List, Optional
+from dataclasses import dataclass
+from typing import Annotated, List, Optional
 
 import torch
 from torch import nn
@@ -65,35 +66,56 @@ def scaled_epoch(epoch: float, scale: float) -> int:
     return max(1, math.floor(epoch * scale + 0.5))
 
 
-def _scaled(epochs: Iterable[int], scale: float) -> List[int]:
-    return [scaled_epoch(e, scale) for e in epochs]
+@dataclass(frozen=True)
+class EpochPlan:
+    """The paper's epochs and the epochs this run plans (its budget's share): a schedule maps the paper's epochs
+    onto the run's so that the run ends at the paper's last learning rate."""
+
+    paper: int
+    planned: int
+
+    @property
+    def scale(self) -> float:
+        return self.planned / self.paper
+
+    def epoch(self, paper_epoch: int) -> int:
+        """Where an event of the paper's schedule falls in this run: scaled, and an event inside the paper's
+        run (before its last epoch) stays inside this one (at most planned - 1) when it has two epochs or more."""
+        scaled = scaled_epoch(paper_epoch, self.scale)
+        if paper_epoch < self.paper and self.planned >= 2:
+            return min(scaled, self.planned - 1)
+        return scaled
 
 
 @SCHEDULES.register("multistep")
-def multistep(optimizer: torch.optim.Optimizer, scale: float, milestones: Annotated[List[int], Range(ge=1)] = [60, 120, 160],
+def multistep(optimizer: torch.optim.Optimizer, plan: EpochPlan, milestones: Annotated[List[int], Range(ge=1)] = [60, 120, 160],
               gamma: Annotated[float, Range(gt=0)] = 0.2) -> Schedule:
     """lr x gamma at each milestone epoch (milestones scale with the budget)."""
-    return Schedule(torch.optim.lr_scheduler.MultiStepLR(optimizer, _scaled(milestones, scale), gamma))
+    return Schedule(torch.optim.lr_scheduler.MultiStepLR(optimizer, [plan.epoch(m) for m in milestones], gamma))
 
 
 @SCHEDULES.register("exponential")
-def exponential(optimizer: torch.optim.Optimizer, scale: float, gamma: Annotated[float, Range(gt=0)] = 0.8,
+def exponential(optimizer: torch.optim.Optimizer, plan: EpochPlan, gamma: Annotated[float, Range(gt=0)] = 0.8,
                 start_epoch: Annotated[int, Range(ge=1)] = 10) -> Schedule:
-    """lr x gamma after every epoch from `start_epoch` on (RepeatNet's rot-MNIST protocol)."""
-    start = _scaled([start_epoch], scale)[0]
+    """lr x gamma after every epoch from `start_epoch` on (RepeatNet's rot-MNIST protocol). At a budget the decay
+    starts at the scaled epoch and gamma steepens so that the last epoch's lr is the paper's last lr."""
+    start = plan.epoch(start_epoch)
+    steps, planned_steps = plan.paper - start_epoch, plan.planned - start
+    if steps > 0 and planned_steps > 0:
+        gamma = gamma ** (steps / planned_steps)
     rule = lambda epoch: gamma ** max(0, epoch - start + 1)  # noqa: E731
     return Schedule(torch.optim.lr_scheduler.LambdaLR(optimizer, rule))
 
 
 @SCHEDULES.register("plateau")
-def plateau(optimizer: torch.optim.Optimizer, scale: float, factor: Annotated[float, Range(gt=0, lt=1)] = 0.5, patience: Annotated[int, Range(ge=0)] = 10,
+def plateau(optimizer: torch.optim.Optimizer, plan: EpochPlan, factor: Annotated[float, Range(gt=0, lt=1)] = 0.5, patience: Annotated[int, Range(ge=0)] = 10,
             min_lr: Annotated[float, Range(ge=0)] = 0.0) -> Schedule:
     """lr x factor when test accuracy has not improved for `patience` epochs (scaled with the budget)."""
     sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="max", factor=factor, patience=scaled_epoch(patience, scale), min_lr=min_lr)
+        optimizer, mode="max", factor=factor, patience=scaled_epoch(patience, plan.scale), min_lr=min_lr)
     return Schedule(sched, needs_metric=True)
 
 
 @SCHEDULES.register("constant")
-def constant(optimizer: torch.optim.Optimizer, scale: float) -> Schedule:
+def constant(optimizer: torch.optim.Optimizer, plan: EpochPlan) -> Schedule:
     return Schedule(torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0))

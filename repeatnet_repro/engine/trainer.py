@@ -29,7 +29,7 @@ from . import distributed, progress
 from .checkpoint import CheckpointError, link_checkpoint, load_checkpoint, save_checkpoint
 from .compute import resolve_compute
 from .loop import NonFiniteLossError, Step, evaluate, train_epoch
-from .optim import OPTIMIZERS, SCHEDULES, scaled_epoch
+from .optim import OPTIMIZERS, SCHEDULES, EpochPlan, scaled_epoch
 from .resume import check_resume
 from .run_record import RunRecord, git_commit, now, run_dir_of, versions
 from .tasks import make_task
@@ -106,7 +106,8 @@ class Run:
         self.task = make_task(self.source.info.task, self.source.info.num_classes)
         self.selection = selection_metric(t.select_on, self.source)
         self.optimizer = OPTIMIZERS.build(cfg.optimizer, self.model, self.device, skip=2)
-        self.schedule = SCHEDULES.build(cfg.schedule, self.optimizer, self.epochs / cfg.trainer.epochs, skip=2)
+        self.schedule = SCHEDULES.build(cfg.schedule, self.optimizer, EpochPlan(cfg.trainer.epochs, self.epochs),
+                                        skip=2)
         self.compute = resolve_compute(self.device, t.precision, t.channels_last, t.compile)
         if self.compute.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -121,7 +122,8 @@ class Run:
     def loaders(self):
         """Train and test loaders; under torchrun each rank gets its slice of every global batch."""
         size = self.batch_size
-        train, test = self.source.loaders(size["train"], self.device, self.cfg.seed, size["eval"])
+        train, test = self.source.loaders(size["train"], self.device, self.cfg.seed, size["eval"],
+                                          drop_last=self.cfg.trainer.get("drop_last"))
         if hasattr(train, "schedule"):  # loaders that change over a run (the shortest-path curriculum)
             train.schedule(self.epochs)
             test.schedule(self.epochs)

@@ -52,6 +52,9 @@ class TrainerConfig:
     # which split picks the best epoch (best.pt, summary `best`) and drives a plateau schedule; auto: the
     # validation split when the data set holds one out (dataset.val_size > 0), else the test set
     select_on: str = valid(OneOf(("auto", "val", "test")), "auto")
+    # resume a run dir even where a key the code gained since the run began changes what it does; the record
+    # and the report mark the run "protocol changed at epoch N" (engine/resume.py)
+    allow_protocol_change: bool = False
 
 
 @dataclasses.dataclass

@@ -11,7 +11,7 @@ import torch
 
 from conftest import FAST, read_metrics
 from repeatnet_repro.config import compose
-from repeatnet_repro.engine import optim, resume, trainer
+from repeatnet_repro.engine import optim, trainer
 from repeatnet_repro.registry import ConfigError
 from repeatnet_repro.report.collect import flatten
 from repeatnet_repro.report.tables import QUANTITIES
@@ -69,11 +69,3 @@ def test_select_on_val_without_a_validation_split_is_refused_before_anything_is_
     with pytest.raises(ConfigError, match=r"trainer.select_on=val needs .*dataset.val_size > 0"):
         trainer.train(compose([*FAST, "trainer.select_on=val"]), tmp_path / "run")
     assert not (tmp_path / "run" / "metrics.jsonl").exists()
-
-
-def test_a_key_the_code_gained_after_a_run_began_resumes_at_its_default_but_not_when_set():
-    old = {"trainer": {"epochs": 4}}
-    new = {"trainer": {"epochs": 4, "select_on": "auto"}}
-    assert resume.check_resume("run", old, new, 2, 4) == {"trainer.select_on": [resume.ABSENT, "auto"]}
-    with pytest.raises(resume.ResumeMismatch, match="trainer.select_on"):
-        resume.check_resume("run", old, new, 2, 4, overridden=["trainer.select_on"])

@@ -112,6 +112,16 @@ def live_status(summary: Dict[str, Any], run_dir: Optional[Path] = None) -> Opti
     return "running" if beat is not None and time.time() - beat < 3 * HEARTBEAT_S else "interrupted"
 
 
+def protocol_changed(attempts: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """The summary's mark of a run resumed under a changed protocol (trainer.allow_protocol_change): the first
+    epoch trained under it and every key changed, key -> [what the run did, what it does since]."""
+    forced = [a for a in attempts if a.get("protocol_changed")]
+    if not forced:
+        return {}
+    return {"protocol_changed": {"epoch": forced[0]["epochs"][0],
+                                 "keys": {k: v for a in forced for k, v in a["protocol_changed"].items()}}}
+
+
 class RunRecord:
     """Reads and writes one run directory (a non-writer, e.g. a data-parallel rank > 0, only reads)."""
 
@@ -243,7 +253,7 @@ class RunRecord:
         host, pid = socket.gethostname(), os.getpid()
         attempts.append({"started": now(), "started_at": time.time(), "pid": pid, "host": host, **fields})
         return self.update_summary(status="running", attempts=attempts, pid=pid, host=host, heartbeat=now(),
-                                   started=summary.get("started") or now())
+                                   started=summary.get("started") or now(), **protocol_changed(attempts))
 
     def end_attempt(self, status: str, **fields: Any) -> Dict[str, Any]:
         """Close the current (last) attempt with `status` and its seconds; `wall_time_s` sums them all."""

@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator
 
 import numpy as np
 import torch
@@ -30,7 +30,7 @@ from .checkpoint import CheckpointError, link_checkpoint, load_checkpoint, save_
 from .compute import resolve_compute
 from .loop import NonFiniteLossError, Step, evaluate, train_epoch
 from .optim import OPTIMIZERS, SCHEDULES, EpochPlan, scaled_epoch
-from .resume import check_resume
+from .resume import check_resume, protocol_changes
 from .run_record import RunRecord, git_commit, now, run_dir_of, versions
 from .tasks import make_task
 from .tracking import grouping, make_tracker
@@ -334,12 +334,6 @@ def _fail_fresh(record: RunRecord, err: BaseException) -> None:
         record.update_summary(status="failed", mode="train", error=one_line(err), run_dir=str(record.dir))
 
 
-def overridden_keys() -> List[str]:
-    """The dotted keys (and groups) this command's overrides set."""
-    overrides = HydraConfig.get().overrides.task if HydraConfig.initialized() else []
-    return [o.lstrip("+~").split("=", 1)[0].split("@")[0] for o in overrides]
-
-
 def _prepare(cfg: DictConfig, record: RunRecord, ctx: distributed.Context) -> Start:
     """Build the run, load what it resumes from and check that it may: every failure here leaves the
     run dir as it was."""
@@ -348,8 +342,7 @@ def _prepare(cfg: DictConfig, record: RunRecord, ctx: distributed.Context) -> St
     old = record.config()
     if record.checkpoint.exists():
         state = load_checkpoint(record.checkpoint)
-        changed = check_resume(record.dir, state.get("config") or old or new, new, state["epoch"], run.epochs,
-                               overridden_keys())
+        changed = check_resume(record.dir, state.get("config") or old or new, new, state["epoch"], run.epochs)
         run.restore(state, record.checkpoint)
         log.info("resuming %s at epoch %d", record.dir, state["epoch"] + 1)
         return Start(run, state["epoch"] + 1, state["best"], changed, record.summary().get("init_from", {}))
@@ -357,7 +350,7 @@ def _prepare(cfg: DictConfig, record: RunRecord, ctx: distributed.Context) -> St
         raise CheckpointError(f"run dir {record.dir} holds a completed record but no checkpoint to resume "
                               "from (curated records are kept without them); train a new run in another "
                               "hydra.run.dir")
-    changed = check_resume(record.dir, old, new, 0, run.epochs, overridden_keys()) if old else {}
+    changed = check_resume(record.dir, old, new, 0, run.epochs) if old else {}
     if not cfg.trainer.init_from:
         return Start(run, changed=changed)
     source = Path(cfg.trainer.init_from)
@@ -383,7 +376,9 @@ def _train_locked(cfg: DictConfig, record: RunRecord, ctx: distributed.Context) 
         log.info("run %s is already completed (%d epochs); nothing to do", record.dir, run.epochs)
         return before
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-    record.begin_attempt(epochs=[begin.epoch, run.epochs], overrides=overrides, changed=begin.changed)
+    protocol = protocol_changes(begin.changed, OmegaConf.to_container(cfg, resolve=True))  # forced
+    record.begin_attempt(epochs=[begin.epoch, run.epochs], overrides=overrides, changed=begin.changed,
+                         **({"protocol_changed": protocol} if protocol else {}))
     record.write_config(cfg)
     record.keep_metrics_through(begin.epoch - 1)
     extra = {"init_from": begin.init_from} if begin.init_from else {}

@@ -28,13 +28,13 @@ def fold_point(points: List[Dict], threshold: float = FOLD_THRESHOLD) -> Optiona
 
 def flatten(summary: dict, run_dir: Union[str, Path]) -> dict:
     """One summary.json as one flat row: scalars as they are, tags/budget/final/best/reported/selection/match/
-    reference spread out, and the soft-sharing folding result at FOLD_THRESHOLD as fold_<field>."""
+    protocol_changed/reference spread out, and the soft-sharing folding result at FOLD_THRESHOLD as fold_<field>."""
     row = {k: v for k, v in summary.items() if not isinstance(v, (dict, list))}
     row.update({k: (summary.get("tags") or {}).get(k) for k in ("paper", "item", "row")})
     budget = summary.get("budget") or {}
     row["budget"] = budget.get("name") if isinstance(budget, dict) else budget
     row["epochs"] = budget.get("epochs") if isinstance(budget, dict) else None
-    for prefix in ("final", "best", "reported", "selection", "match"):
+    for prefix in ("final", "best", "reported", "selection", "match", "protocol_changed"):
         for k, v in (summary.get(prefix) or {}).items():
             row[f"{prefix}_{k}"] = v
     if not summary.get("reported"):  # records written before the selection protocol: the final epoch

@@ -63,8 +63,28 @@ def status(paper: str, item: str, long: pd.DataFrame, runs: pd.DataFrame) -> str
     own = long[~long.quoted.astype(bool)]
     rows = set(own.row)
     ran = set(own.row[own.n > 0])
-    at = f"budget {budgets_of(done)} ({len(done)} runs{unfinished})"
+    at = f"budget {budgets_of(done)} ({len(done)} runs{unfinished}{_protocol_changed(mine)})"
     return f"reproduced at {at}" if ran >= rows else f"partial: {len(ran)} of {len(rows)} rows at {at}"
+
+
+def _protocol_changed(runs: pd.DataFrame) -> str:
+    """', k protocol changed at epoch N' for the runs resumed under a changed protocol (empty when none)."""
+    epochs = runs["protocol_changed_epoch"].dropna() if "protocol_changed_epoch" in runs else pd.Series(dtype=int)
+    return f", {len(epochs)} protocol changed at epoch {', '.join(str(int(e)) for e in sorted(set(epochs)))}" \
+        if len(epochs) else ""
+
+
+def _protocol_section(runs: pd.DataFrame) -> List[str]:
+    """One line per run resumed under a changed protocol (trainer.allow_protocol_change), none when there is none."""
+    changed = runs[runs.protocol_changed_epoch.notna()] if "protocol_changed_epoch" in runs else runs.iloc[:0]
+    if changed.empty:
+        return []
+    lines = [f"- `{r.run_dir}`: protocol changed at epoch {int(r.protocol_changed_epoch)} ("
+             + ", ".join(f"{k}: {v[0]} -> {v[1]}" for k, v in r.protocol_changed_keys.items()) + ")"
+             for r in changed.itertuples()]
+    return ["## Runs resumed under a changed protocol", "", "Each went on under keys the code gained after it"
+            " began, at values that change what it did (`trainer.allow_protocol_change=true`); its epochs before"
+            " the one named ran under the old protocol.", "", *lines, ""]
 
 
 def _links(paper: str, item: str, out_dir: Path, index: Path) -> str:
@@ -148,6 +168,7 @@ def write_index(path: Path, reported: pd.DataFrame, runs: pd.DataFrame, conf_dir
         + (f" Runs tagged with no experiment: {untagged} (`python -m repeatnet_repro.report compare --by"
            " KEY,...` groups them by config keys)." if untagged else ""),
         "",
+        *_protocol_section(runs),
         "## Layout of results/",
         "",
         LAYOUT,

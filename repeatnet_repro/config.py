@@ -50,7 +50,8 @@ class TrainerConfig:
     init_from: Optional[str] = None  # another run's checkpoint to fine-tune from (its weights only)
     checkpoint_every: int = valid(Range(ge=1), 1)
     # which split picks the best epoch (best.pt, summary `best`) and drives a plateau schedule; auto: the
-    # validation split when the data set holds one out (dataset.val_size > 0), else the test set
+    # validation split when the data set holds one out (dataset.val_size > 0), else no best epoch is kept (the
+    # test set only drives a plateau schedule); test: pick on test by name (selection=heldout sets val)
     select_on: str = valid(OneOf(("auto", "val", "test")), "auto")
     # resume a run dir even where a key the code gained since the run began changes what it does; the record
     # and the report mark the run "protocol changed at epoch N" (engine/resume.py)

@@ -69,8 +69,8 @@ def app(cfg: DictConfig) -> float:
     if multirun:
         sweep_outcomes.record(hc.job.num, list(hc.overrides.task), None)
     log.info("run record: %s", summary.get("run_dir", run_dir))
-    best = summary["eval"] if evaluating else summary.get("best", {})
-    return float(best.get("test_f1", best.get("test_acc", float("nan"))))
+    reported = summary["eval"] if evaluating else summary.get("reported") or summary.get("final") or {}
+    return float(reported.get("test_f1", reported.get("test_acc", float("nan"))))
 
 
 main = report(app)

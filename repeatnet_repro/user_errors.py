@@ -67,7 +67,12 @@ def _hydra_line(err: BaseException) -> Optional[str]:
             return str(unknown_keys(parent, [leaf], known)) if known else f"{cause.full_key}: no such key"
         if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
             return f"{cause.full_key}: {str(cause).splitlines()[0]}"
-        return str(err).splitlines()[0]
+        lines = [line.strip() for line in str(err).splitlines()]
+        if len(lines) > 1 and lines[0].endswith("raised while composing config:"):  # a config file's key, no cause
+            where = lines[0].split(":")[0]
+            key = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("full_key:")), None)
+            return f"{where}: {lines[1]}" + (f" (key {key})" if key else "")
+        return lines[0]
     return None
 
 

@@ -1,18 +1,22 @@
 #!/usr/bin/env python
-"""The evidence runs: the papers' central claims on real data, at budgets this project's CPUs can train.
+"""The evidence runs: the papers' central claims on real data, at budgets this project's machines can train.
 
-    python scripts/evidence.py run [--lanes 2] [--study S ...]   # train every run not yet completed
+    python scripts/evidence.py run [--lanes 2] [--study S ...]   # train every CPU study's runs not yet completed
     python scripts/evidence.py status                            # one line per run: state, epoch, accuracy
     python scripts/evidence.py list                              # the commands, without running them
+    python scripts/evidence.py run --gpu [--lanes 8] --out DIR   # the GPU studies, N runs at a time on one GPU
+    python scripts/evidence.py run --gpu --tiny --out DIR        # the same commands as smoke runs on the CPU
 
 `scripts/run_evidence.sh` (or `make evidence`) starts `run` in the background with nohup. Each run trains
 through the real entrypoint with one thread (`OMP_NUM_THREADS=1`), `--lanes` of them side by side, into its own
-run dir `<runs>/<study>/<run>/`, checkpointing every epoch. A run that is stopped (the machine is shared, it
+run dir `<out>/<study>/<run>/`, checkpointing every epoch. A run that is stopped (the machine is shared, it
 reboots, the session ends) resumes at its last checkpoint when the same command runs again; a completed run is
 skipped. Run it from a git worktree at a fixed commit so that edits elsewhere never change a running
 experiment; the records say which commit trained them. Data: REPEATNET_DATA (default `<repo>/data`) holds the
 real MNIST and CIFAR-10 copies as `../shared/tools/unpack_data.py` unpacks them (`run` unpacks them there when
-they are missing and ../shared is beside the repository).
+they are missing and ../shared is beside the repository). `scripts/gpu_evidence.sh` runs the GPU studies (the
+paper budgets the CPU cannot afford) on one GPU; `--tiny` turns each of their runs into its smoke run on
+generated stand-in data (catalog.smoke_stand_in), which the test suite runs.
 """
 from __future__ import annotations
 
@@ -73,21 +77,52 @@ STUDIES: Dict[str, List[Run]] = {
 }
 
 
-def runs_dir() -> Path:
-    return Path(os.environ.get("EVIDENCE_RUNS", ROOT / "results" / "runs" / "evidence"))
+#: what one H100/H200 trains in about ten minutes, several runs at a time: every Table 3 row and softshare Fig. 5
+#: at the papers' budgets, the cross-scheme benchmark's 14 runs at its 30-epoch protocol on all 50,000 images
+GPU_STUDIES: Dict[str, List[Run]] = {
+    "gpu_repeatnet_table3": _rows("gpu_repeatnet_table3", "repeatnet/table3",
+                                  ["vanilla_cnn", "re_cnn_c4", "repeatnet_c4", "re_cnn_c8", "repeatnet_c8",
+                                   "re_cnn_c16", "repeatnet_c16"], ("dataset.variant=rotated",)),
+    "gpu_softshare_fig5": _rows("gpu_softshare_fig5", "softshare/fig5", ["cnn", "scnn", "scnn_r"], seeds=(0,)),
+    "gpu_compare_resnet_cifar": _rows("gpu_compare_resnet_cifar", "compare/resnet_cifar",
+                                      ["none", "hard_params", "soft_params", "repeat_params", "hard_macs",
+                                       "soft_macs", "repeat_macs"], ("dataset.format=folder",), seeds=(0, 1),
+                                      row_folder="compare"),
+}
 
 
-def run_dir(run: Run) -> Path:
-    return runs_dir() / run.study / run.name
+@dataclass
+class Where:
+    """Where and how the chosen runs execute."""
+
+    out: Path
+    device: str = "cpu"
+    tiny: bool = False  # each run as its smoke run on generated stand-in data, on the CPU
 
 
-def command(run: Run) -> List[str]:
-    return [sys.executable, "-m", "repeatnet_repro.train", *run.overrides, *COMMON, f"hydra.run.dir={run_dir(run)}"]
+def run_dir(run: Run, where: Where) -> Path:
+    return where.out / run.study / run.name
 
 
-def state(run: Run) -> Dict[str, object]:
+def command(run: Run, where: Where) -> List[str]:
+    overrides = list(run.overrides)
+    if where.tiny:  # the preset's default-sized stand-in data at budget=smoke (no data set needed)
+        from repeatnet_repro.catalog import smoke_stand_in
+
+        preset = next(o.split("=", 1)[1] for o in overrides if o.startswith("experiment="))
+        row = next(o.split("=", 1)[1] for o in overrides if o.startswith("row="))
+        seed = [o for o in overrides if o.startswith("seed=")]
+        overrides = [*smoke_stand_in(preset, where.out / "grids", row=row)[1], *seed]
+    common = [o for o in COMMON if not o.startswith("trainer.device=")] + [f"trainer.device={where.device}"]
+    if where.tiny:
+        common = [o for o in common if not o.startswith("logger=")] + ["logger=none"]
+    final = {o.split("=", 1)[0]: o for o in [*overrides, *common]}  # a key once, its last value
+    return [sys.executable, "-m", "repeatnet_repro.train", *final.values(), f"hydra.run.dir={run_dir(run, where)}"]
+
+
+def state(run: Run, where: Where) -> Dict[str, object]:
     """What the run dir says: status, epochs recorded, the last epoch's test accuracy."""
-    summary, metrics = run_dir(run) / "summary.json", run_dir(run) / "metrics.jsonl"
+    summary, metrics = run_dir(run, where) / "summary.json", run_dir(run, where) / "metrics.jsonl"
     info: Dict[str, object] = {"status": "not started", "epochs": 0, "test_acc": None}
     if summary.exists():
         s = json.loads(summary.read_text())
@@ -111,11 +146,13 @@ def ensure_data() -> None:
             subprocess.run([sys.executable, str(UNPACK), name, str(data)], check=True)
 
 
-def run_all(chosen: List[Run], lanes: int) -> int:
+def run_all(chosen: List[Run], lanes: int, where: Where) -> int:
     """Train the chosen runs that are not completed, `lanes` at a time; returns the number that failed."""
-    pending = [r for r in chosen if state(r)["status"] != "completed"]
+    pending = [r for r in chosen if state(r, where)["status"] != "completed"]
+    commands = {r: command(r, where) for r in pending}  # here, not in the lanes: Hydra's compose is not thread-safe
     lock, failed = threading.Lock(), []
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+    threads = "1" if where.device == "cpu" else str(max(1, (os.cpu_count() or 1) // lanes))
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
            "WANDB_MODE": os.environ.get("WANDB_MODE", "offline"), "WANDB_SILENT": "true"}
 
     def lane() -> None:
@@ -124,44 +161,61 @@ def run_all(chosen: List[Run], lanes: int) -> int:
                 if not pending:
                     return
                 run = pending.pop(0)
-            run_dir(run).mkdir(parents=True, exist_ok=True)
+            folder = run_dir(run, where)
+            folder.mkdir(parents=True, exist_ok=True)
             started = time.time()
             print(f"{time.strftime('%F %T')} start {run.study}/{run.name}", flush=True)
-            with open(run_dir(run).parent / f"{run.name}.log", "a") as log:
-                code = subprocess.run(command(run), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+            with open(folder.parent / f"{run.name}.log", "a") as log:
+                code = subprocess.run(commands[run], cwd=ROOT, env=env, stdout=log,
+                                      stderr=subprocess.STDOUT).returncode
             print(f"{time.strftime('%F %T')} {'done' if code == 0 else f'exit {code}'} {run.study}/{run.name} "
                   f"({(time.time() - started) / 60:.1f} min)", flush=True)
             if code:
-                failed.append(run)
+                with lock:
+                    failed.append(run)
 
-    threads = [threading.Thread(target=lane) for _ in range(lanes)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    workers = [threading.Thread(target=lane) for _ in range(lanes)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
     return len(failed)
 
 
 def main(argv: List[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     parser.add_argument("action", choices=("run", "status", "list"))
-    parser.add_argument("--lanes", type=int, default=2, help="runs side by side, one thread each (default 2)")
-    parser.add_argument("--study", action="append", choices=sorted(STUDIES), help="only these studies")
+    parser.add_argument("--gpu", action="store_true", help="the GPU studies, on cuda (with --tiny: on the CPU)")
+    parser.add_argument("--tiny", action="store_true", help="every run as its smoke run on stand-in data, on the CPU")
+    parser.add_argument("--lanes", type=int, help="runs side by side (default: 2 on the CPU, 8 on a GPU)")
+    parser.add_argument("--study", action="append", help="only these studies")
+    parser.add_argument("--first", type=int, help="only the first N runs of each study")
+    parser.add_argument("--out", type=Path, help="where the run dirs go (default: $EVIDENCE_RUNS or "
+                                                 "results/runs/evidence, results/runs/gpu_evidence with --gpu)")
     args = parser.parse_args(argv)
-    chosen = [r for study, runs in STUDIES.items() if not args.study or study in args.study for r in runs]
+    studies = GPU_STUDIES if args.gpu else STUDIES
+    unknown = sorted(set(args.study or ()) - set(studies))
+    if unknown:
+        parser.error(f"--study {', '.join(unknown)}: no such study; valid: {', '.join(studies)}")
+    default = ROOT / "results" / "runs" / ("gpu_evidence" if args.gpu else "evidence")
+    where = Where(args.out or Path(os.environ.get("EVIDENCE_RUNS", default)),
+                  "cpu" if args.tiny or not args.gpu else "cuda", args.tiny)
+    chosen = [r for study, runs in studies.items() if not args.study or study in args.study
+              for r in runs[:args.first]]
     if args.action == "list":
         for r in chosen:
-            print(" ".join(command(r)[1:]))
+            print(" ".join(command(r, where)[1:]))
         return 0
     if args.action == "status":
         for r in chosen:
-            s = state(r)
+            s = state(r, where)
             acc = f"{s['test_acc']:.2f}" if isinstance(s["test_acc"], (int, float)) else "-"
             print(f"{r.study:26s} {r.name:32s} {s['status']:12s} epoch {s['epochs']}/{s.get('planned') or '?'}"
                   f"  test acc {acc}")
         return 0
-    ensure_data()
-    return 1 if run_all(chosen, args.lanes) else 0
+    if not args.tiny:
+        ensure_data()
+    return 1 if run_all(chosen, args.lanes or (8 if where.device == "cuda" else 2), where) else 0
 
 
 if __name__ == "__main__":

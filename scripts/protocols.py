@@ -1,6 +1,9 @@
 """Write docs/protocols.md: every preset's protocol fields beside their sources (see analysis/protocols.py).
 
     python scripts/protocols.py           # regenerate; fails naming each field without a current source entry
+
+It composes every row of every preset and builds each distinct model once on the CPU for the init probe:
+a few minutes.
 """
 import sys
 from pathlib import Path

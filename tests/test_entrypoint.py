@@ -19,7 +19,7 @@ def test_digits_run_learns_and_leaves_a_complete_run_record(tmp_path):
     summary = read_summary(run_dir)
     assert summary["status"] == "completed"
     assert summary["final"]["test_acc"] > 80.0
-    assert summary["best"]["test_acc"] >= summary["final"]["test_acc"]
+    assert "best" not in summary and summary["reported"] == summary["final"], "no best epoch picked on test"
     for key in ("model", "dataset", "seed", "params", "params_conv", "flops", "wall_time_s", "versions",
                 "git_commit", "tags", "budget"):
         assert key in summary, key

@@ -151,8 +151,10 @@ def test_every_row_composes_with_the_preset_tags_and_the_counted_config(preset):
     reported = [r for r in REPORTED.get((paper, item), []) if r["quoted"] == "false"]
     runs_needed = {r["row"] for r in reported} - {row for (p, i, row) in DERIVED if (p, i) == (paper, item)}
     assert runs_needed <= set(labels), f"reported rows without a run: {sorted(runs_needed - set(labels))}"
-    if runs_needed:  # items whose reported rows are all derived (fig4-6) name their own rows
-        assert set(labels) <= runs_needed, f"labels unknown to reported_{paper}.csv: {sorted(set(labels) - runs_needed)}"
+    if runs_needed:  # items whose reported rows are all derived (fig4-6) name their own rows; a row whose printed
+        # value the paper quotes from elsewhere (softshare Table 1's WRN 28-10) may still be one we train
+        listed = {r["row"] for r in REPORTED.get((paper, item), [])}
+        assert set(labels) <= listed, f"labels unknown to reported_{paper}.csv: {sorted(set(labels) - listed)}"
     for dataset in params.get("dataset", []):
         cfg = composed((f"experiment={preset}", f"dataset={dataset}"))
         assert cfg.dataset.name == dataset and as_dict(cfg.optimizer)["lr"] > 0

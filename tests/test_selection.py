@@ -37,11 +37,19 @@ def test_a_held_out_validation_split_picks_the_best_epoch_and_its_test_accuracy_
     assert QUANTITIES["acc"](flatten(summary, tmp_path / "run")) == chosen["test_acc"]
 
 
-def test_without_a_validation_split_the_final_test_accuracy_is_reported(tmp_path):
+def test_without_a_validation_split_no_best_epoch_is_picked_on_test_and_the_final_one_is_reported(tmp_path):
     summary = trainer.train(_cifar(tmp_path, "trainer.epochs=2"), tmp_path / "run")
-    assert summary["selection"]["best_on"] == "test_acc" and summary["selection"]["reported"] == "final"
+    assert summary["selection"] == {"best_on": None, "schedule_on": None, "reported": "final"}
     assert summary["reported"] == summary["final"]
+    assert "best" not in summary and not (tmp_path / "run" / "checkpoints" / "best.pt").exists()
     assert "val_acc" not in read_metrics(tmp_path / "run")[-1]
+
+
+def test_a_plateau_schedule_without_a_validation_split_steps_on_test_but_picks_no_best_epoch(tmp_path):
+    """ShardNet halves the lr when test accuracy plateaus: the schedule reads test, nothing is selected on it."""
+    summary = trainer.train(_cifar(tmp_path, "trainer.epochs=2", "schedule=plateau"), tmp_path / "run")
+    assert summary["selection"] == {"best_on": None, "schedule_on": "test_acc", "reported": "final"}
+    assert "best" not in summary
 
 
 def test_records_written_before_the_selection_protocol_report_their_final_epoch():

@@ -129,6 +129,19 @@ def test_identity_and_sparse_inits():
     assert ((alpha == 0).sum(1) == 2).all()  # half of every row zeroed, no layer left without a weight
 
 
+@pytest.mark.parametrize("how", ["normal", "uniform", "sparse"])
+def test_the_random_inits_app_b_compares_give_each_layer_a_unit_norm_coefficient_vector_on_average(how):
+    """App. B names normal and uniform draws (and sparse ones: half zeroed) without a scale; ours is the scale of
+    an orthonormal row, E|alpha_i|^2 = 1, so every init starts the layers' weights at the templates' scale."""
+    from repeatnet_repro.sharing.soft import init_coefficients
+
+    torch.manual_seed(0)
+    alpha = init_coefficients(20_000, 6, how)
+    assert alpha.pow(2).sum(1).mean().item() == pytest.approx(1.0, rel=0.03)
+    if how == "uniform":
+        assert alpha.abs().max() <= (3 / 6) ** 0.5 and alpha.min() < 0 < alpha.max()
+
+
 def test_templates_default_to_one_per_layer_and_can_be_given_per_group():
     model = build()
     assert model.sharing.banks["g"].templates.shape[0] == 4 and model.sharing.banks["h"].templates.shape[0] == 1
@@ -141,7 +154,7 @@ def test_templates_default_to_one_per_layer_and_can_be_given_per_group():
     ({"templates": 0}, "group 'g' gets 0 templates; at least 1"),
     ({"templates": {"g": 2}}, r"one count for each of the model's groups \['g', 'h'\].*missing: \['h'\]"),
     ({"templates": 2, "coeff_init": "identity"}, "coeff_init=identity needs as many templates as layers"),
-    ({"coeff_init": "uniform"}, "coeff_init=uniform is not valid: sharing.coeff_init must be one of orthogonal, identity, sparse, normal"),
+    ({"coeff_init": "xavier"}, "coeff_init=xavier is not valid: sharing.coeff_init must be one of orthogonal, identity, sparse, normal, uniform"),
     ({"reg_lambda": -1.0}, "reg_lambda=-1.0"),
 ])
 def test_impossible_options_fail_naming_the_key(options, message):

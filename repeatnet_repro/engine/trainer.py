@@ -11,7 +11,7 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator
+from typing import Any, Dict, Iterator, Optional
 
 import numpy as np
 import torch
@@ -105,6 +105,7 @@ class Run:
         self.analyses = build_analyses(cfg.get("analysis"), self.model, cfg.budget.get("max_analysis_points"))
         self.task = make_task(self.source.info.task, self.source.info.num_classes)
         self.selection = selection_metric(t.select_on, self.source)
+        self.best_on = best_metric(t.select_on, self.selection)
         self.optimizer = OPTIMIZERS.build(cfg.optimizer, self.model, self.device, skip=2)
         self.schedule = SCHEDULES.build(cfg.schedule, self.optimizer, EpochPlan(cfg.trainer.epochs, self.epochs),
                                         skip=2)
@@ -217,8 +218,8 @@ class Run:
             "compute": self.compute.record(),
             "versions": versions(), "git_commit": git_commit(Path(cfg.paths.root)),
             "run_dir": str(self.record.dir), "world_size": self.ctx.world,
-            "selection": {"best_on": self.selection, "schedule_on": self.selection if self.schedule.needs_metric
-                          else None, "reported": "best" if self.selection.startswith("val_") else "final"},
+            "selection": {"best_on": self.best_on, "schedule_on": self.selection if self.schedule.needs_metric
+                          else None, "reported": "best" if (self.best_on or "").startswith("val_") else "final"},
         }
 
 
@@ -232,6 +233,15 @@ def selection_metric(select_on: str, source: Any) -> str:
                           "set: dataset.val_size > 0 with dataset.eval_split=test (cifar10, cifar100)")
     split = "val" if select_on == "val" or (select_on == "auto" and holds) else "test"
     return f"{split}_{'f1' if source.info.task == 'segmentation' else 'acc'}"
+
+
+def best_metric(select_on: str, selection: str) -> Optional[str]:
+    """The metric that picks the best epoch (best.pt, the summary's and W&B's `best`): the held-out split's, or
+    the test set's only when asked for by name (trainer.select_on=test); with no split held out a best epoch
+    picked on test would be a test-set selection, so `auto` keeps none and the run reports its final epoch."""
+    if selection.startswith("val_") or select_on == "test":
+        return selection
+    return None
 
 
 def keep_best(best: Dict[str, Any], row: Dict[str, Any], key: str) -> Dict[str, Any]:
@@ -395,8 +405,9 @@ def _train_locked(cfg: DictConfig, record: RunRecord, ctx: distributed.Context) 
             final = record.metrics()[-1] if record.metrics() else {}
             if run.analyses:
                 run.run_analyses(test_loader, run.epochs)
-        reported = best if run.selection.startswith("val_") else final  # what the tables quote
-        summary = record.end_attempt("completed", final=final, best=best, reported=reported,
+        reported = best if run.best_on and run.best_on.startswith("val_") else final  # what the tables quote
+        kept = {"best": best} if run.best_on else {}
+        summary = record.end_attempt("completed", final=final, **kept, reported=reported,
                                      epochs_done=run.epochs, groups=run.counts.get("groups", {}), finished=now(),
                                      error=None)
         tracker.log_artifacts(record.artifacts)
@@ -443,7 +454,7 @@ def _epochs(cfg: DictConfig, run: Run, record: RunRecord, tracker, train_loader,
             raise NonFiniteLossError(f"{', '.join(nonfinite)} not finite after epoch {epoch}; the checkpoint of "
                                      f"epoch {saved} is kept (lower optimizer.lr or set trainer.grad_clip)")
         run.schedule.step(row[run.selection])
-        kept = keep_best(best, row, run.selection)
+        kept = keep_best(best, row, run.best_on) if run.best_on else best
         improved, best = kept is not best, kept
         with epoch_commit():
             record.append_metrics(row)

@@ -4,7 +4,8 @@ One topology covers the family (ShardNet Table 3): five blocks of conv3(bias)-BN
 max-pool after each, and the dataset's fully connected head. The variants are options of it:
 `uniform` puts every conv at width n (E-VGGNet), `pad_input` zero-pads the image to n channels
 so the first conv is n -> n too, `blend` adds ShardNet's unshared 1x1 "linear" conv (no bias, no
-BN/ReLU) before the max-pools of blocks 1-4, and `layers_per_block` sets l of SL-l. Which convs
+BN/ReLU; Glorot-initialised like the ResNets' linear layers, models/shardnet_resnet.py) before the max-pools of
+blocks 1-4, and `layers_per_block` sets l of SL-l. Which convs
 actually share is the sharing scheme's business: convs of equal shape form the group
 `conv3_<width>`, so `sharing=hard` on the padded uniform layout is S-VGGNet's single shared conv.
 `width_mult` m widens every conv (and the padded input) m times from its declared m = 1 shape
@@ -22,6 +23,7 @@ from ..registry import ConfigError, OneOf, Range, Width
 from ..sharing import SharedConv2d
 from .channel_pad import ChannelPad, check_pad_input
 from .registry import MODELS
+from .shardnet_resnet import LINEAR_INIT
 
 VGG16_LAYERS = (2, 2, 3, 3, 3)
 VGG16_WIDTH_FACTORS = (1, 2, 4, 8, 8)  # 64-128-256-512-512 at width 64
@@ -58,7 +60,7 @@ class VGGNet(nn.Module):
                 layers[f"relu{b}_{i}"] = nn.ReLU(inplace=True)
                 c_in, base_in = width, base
             if blend and b < len(widths):
-                layers[f"blend{b}"] = SharedConv2d(c_in, c_in, 1, base_channels=(base_in, base_in))
+                layers[f"blend{b}"] = SharedConv2d(c_in, c_in, 1, base_channels=(base_in, base_in), init=LINEAR_INIT)
             if b < len(widths) or last_pool:
                 layers[f"pool{b}"] = nn.MaxPool2d(2)
                 size //= 2

@@ -53,7 +53,7 @@ def _first_sentence(yaml_text: str) -> str:
 
 def status(paper: str, item: str, long: pd.DataFrame, runs: pd.DataFrame) -> str:
     """'not run', 'partial: k of m rows at ...' or 'reproduced at budget X (n runs)': a row counts as run when
-    any of its cells has a number of ours (derived cells included); quoted competitors' rows never count."""
+    any of its cells has a number of ours (derived cells included); quoted competitors' rows count only if run."""
     mine = runs[(runs.paper == paper) & (runs.item == item)]
     done = mine[mine.status == "completed"]
     others = mine.status[mine.status != "completed"].value_counts()
@@ -61,8 +61,8 @@ def status(paper: str, item: str, long: pd.DataFrame, runs: pd.DataFrame) -> str
     if done.empty:
         return f"not run{f' ({unfinished[2:]})' if unfinished else ''}"
     own = long[~long.quoted.astype(bool)]
-    rows = set(own.row)
-    ran = set(own.row[own.n > 0])
+    ran = set(long.row[long.n > 0])  # a row whose printed value the paper quotes may still be one we train
+    rows = set(own.row) | ran
     at = f"budget {budgets_of(done)} ({len(done)} runs{unfinished}{_protocol_changed(mine)})"
     return f"reproduced at {at}" if ran >= rows else f"partial: {len(ran)} of {len(rows)} rows at {at}"
 
@@ -101,6 +101,72 @@ def deviations(tables: List[pd.DataFrame], top: int = 10) -> pd.DataFrame:
         return pd.DataFrame()
     cells = long[long.unit.isin(RANKED_UNITS) & long["diff"].notna()]
     return cells.assign(size=cells["diff"].abs()).sort_values("size", ascending=False).head(top)
+
+
+#: the verdict rule of the at-a-glance table, stated where the table is
+VERDICT_RULE = (
+    "Verdicts: a cell is *within noise* when |ours - paper| <= max(1 point, 2 x our std); otherwise *not resolved"
+    " at this budget* when it trained fewer epochs than the paper, else *contradicts*. An item's *ordering* line"
+    " compares the order of its rows by our means with the order of the paper's values (rows with both numbers,"
+    " per column): *ordering reproduced* or *ordering differs*.")
+
+
+def paper_epochs(conf_dir: Path, paper: str, item: str) -> Optional[int]:
+    """The epochs of a preset's protocol (its trainer.epochs), when it is a number."""
+    import yaml
+
+    path = Path(conf_dir) / "experiment" / paper / f"{item}.yaml"
+    epochs = ((yaml.safe_load(path.read_text()) or {}).get("trainer") or {}).get("epochs") if path.exists() else None
+    return epochs if isinstance(epochs, int) else None
+
+
+def _trained_epochs(budget: str) -> Optional[int]:
+    found = [int(part[:-2]) for part in str(budget).replace(",", " ").split() if part.endswith("ep") and
+             part[:-2].isdigit()]
+    return max(found) if found else None
+
+
+def verdict(line: Dict, epochs_of_paper: Optional[int]) -> str:
+    tolerance = max(1.0, 2 * line["std"] if line["n"] > 1 and pd.notna(line["std"]) else 0.0)
+    if abs(line["diff"]) <= tolerance:
+        return "within noise"
+    trained = _trained_epochs(line["budget"])
+    if epochs_of_paper is None or trained is None or trained < epochs_of_paper:
+        return "not resolved at this budget"
+    return "contradicts"
+
+
+def at_a_glance(tables: List[pd.DataFrame], conf_dir: Path) -> str:
+    """One line per cell of ours beside a paper's number (accuracies, errors, gains) and one ordering line per
+    item and column with two rows or more: what holds, by VERDICT_RULE."""
+    entries = []
+    for long in tables:
+        cells = long[long.unit.isin(RANKED_UNITS) & long["diff"].notna() & ~long.quoted.astype(bool)] \
+            if len(long) else long
+        if not len(cells):
+            ran = long[long.n > 0] if len(long) else long
+            if len(ran):  # runs of ours, but no printed number beside them: a figure, or our own benchmark
+                entries.append({"experiment": f"{ran.paper.iloc[0]}/{ran.item.iloc[0]}", "row": "", "column": "",
+                                "budget": ", ".join(sorted(set(ran.budget.dropna()))), "ours": "see its table",
+                                "paper": "", "verdict": "no printed number to compare"})
+            continue
+        paper, item = cells.paper.iloc[0], cells.item.iloc[0]
+        epochs = paper_epochs(conf_dir, paper, item)
+        of = f" of {epochs}ep" if epochs else ""
+        for c in cells.to_dict("records"):
+            entries.append({"experiment": f"{paper}/{item}", "row": c["row"], "column": c["column"],
+                            "budget": f"{c['budget']}{of}",
+                            "ours": fmt(c["mean"]) + (f" ± {fmt(c['std'])}" if c["n"] > 1 else "") + f" (n={c['n']})",
+                            "paper": fmt(c["paper_value"]), "verdict": verdict(c, epochs)})
+        for column, part in cells.groupby("column", sort=False):
+            if len(part) > 1:
+                same = list(part.sort_values("mean").row) == list(part.sort_values("paper_value").row)
+                entries.append({"experiment": f"{paper}/{item}", "row": f"(order of {len(part)} rows)",
+                                "column": column, "budget": "", "ours": "", "paper": "",
+                                "verdict": "ordering reproduced" if same else "ordering differs"})
+    if not entries:
+        return "(no cell of ours beside a paper's number yet)"
+    return pd.DataFrame(entries).to_markdown(index=False, disable_numparse=True) + "\n\n" + VERDICT_RULE
 
 
 def _deviation_table(worst: pd.DataFrame) -> str:
@@ -155,6 +221,10 @@ def write_index(path: Path, reported: pd.DataFrame, runs: pd.DataFrame, conf_dir
         " (`make results` writes the committed results/ from results/runs/curated only). Tables: paper value"
         " beside our mean ± std (n runs, budget); derived cells (gain %, folding) are computed from our own"
         " means.",
+        "",
+        "## Reproduced at a glance",
+        "",
+        at_a_glance(tables, conf_dir),
         "",
         "## Where the numbers come from",
         "",

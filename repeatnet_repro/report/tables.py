@@ -119,14 +119,23 @@ def _split(column: str) -> Tuple[str, Optional[str]]:
     return quantity, dataset or None
 
 
+def reported_epoch(runs: pd.DataFrame) -> pd.Series:
+    """Per run, the epoch its cell quotes: 'final' (the papers' texts) or 'best' (best on a held-out validation
+    split, the soft-sharing authors' main.py: `selection=heldout`)."""
+    column = runs["selection_reported"] if "selection_reported" in runs else pd.Series(index=runs.index, dtype=object)
+    return column.fillna("final")
+
+
 def largest_budget(runs: pd.DataFrame, epochs: str = "epochs") -> pd.DataFrame:
-    """Per row (and data set), the runs that trained longest: a cell or a curve never averages a smoke
-    run with a full one."""
+    """Per row (and data set), the runs that trained longest, and of those the papers' final-epoch protocol when
+    runs of both protocols are there: a cell or a curve never averages a smoke run with a full one, nor a
+    final-epoch number with a best-on-validation one."""
     if runs.empty:
         return runs
     trained = pd.to_numeric(runs[epochs], errors="coerce").fillna(-1)
-    longest = trained.groupby([runs["row"].fillna(""), runs["dataset"].fillna("")]).transform("max")
-    return runs[trained == longest]
+    rank = 2 * trained + (reported_epoch(runs) == "final")
+    longest = rank.groupby([runs["row"].fillna(""), runs["dataset"].fillna("")]).transform("max")
+    return runs[rank == longest]
 
 
 def _measured(runs: pd.DataFrame, row: str, column: str) -> Dict:
@@ -194,14 +203,17 @@ def build_table(paper: str, item: str, reported: pd.DataFrame, runs: pd.DataFram
     return pd.DataFrame(lines, columns=LONG_COLUMNS)
 
 
-def budget_label(name, epochs) -> str:
-    """A budget with its epochs: e.g. 'short 30ep'."""
-    return f"{name} {int(epochs)}ep" if pd.notna(epochs) else str(name)
+def budget_label(name, epochs, reported: str = "final") -> str:
+    """A budget with its epochs, and the epoch quoted when it is not the final one: e.g. 'short 30ep',
+    'paper 200ep best-on-val'."""
+    label = f"{name} {int(epochs)}ep" if pd.notna(epochs) else str(name)
+    return label + (" best-on-val" if reported == "best" else "")
 
 
 def budgets_of(runs: pd.DataFrame) -> Optional[str]:
-    """The budgets the runs ran at, with their epochs: e.g. 'short 30ep'."""
-    labels = {budget_label(b, e) for b, e in zip(runs.budget, runs.epochs) if pd.notna(b)}
+    """The budgets the runs ran at, with their epochs (and protocol): e.g. 'short 30ep'."""
+    labels = {budget_label(b, e, r) for b, e, r in zip(runs.budget, runs.epochs, reported_epoch(runs))
+              if pd.notna(b)}
     return ",".join(sorted(labels)) or None
 
 
@@ -215,6 +227,8 @@ def fmt(v: Optional[float]) -> str:
 
 def cell_text(line: Dict) -> str:
     if not line["n"]:
+        if line.get("quoted"):
+            return "quoted: the paper's number, from elsewhere"
         return f"— (none of {line['runs']} runs has it)" if line["runs"] else "not run"
     if str(line["budget"]).startswith("derived"):
         return f"{fmt(line['mean'])} ({line['budget']}, n={line['n']})"

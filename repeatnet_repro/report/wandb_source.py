@@ -50,9 +50,11 @@ def summary_of(run: Any, history: List[Dict[str, Any]]) -> Dict[str, Any]:
     summary.setdefault("budget", {**OmegaConf.to_container(cfg.budget), "epochs": planned_epochs(cfg)})
     if summary.get("status") == "completed" and history:
         selection = summary.get("selection") or {}
-        key = selection.get("best_on") or ("test_f1" if "test_f1" in history[-1] else "test_acc")
+        # records before selection was recorded picked the best epoch on test; now none is kept without a split
+        key = selection.get("best_on") if selection else ("test_f1" if "test_f1" in history[-1] else "test_acc")
         summary.setdefault("final", history[-1])
-        summary.setdefault("best", reduce(lambda best, row: keep_best(best, row, key), history, {}))
+        if key:
+            summary.setdefault("best", reduce(lambda best, row: keep_best(best, row, key), history, {}))
         summary.setdefault("reported", summary["best"] if selection.get("reported") == "best" else summary["final"])
     summary.setdefault("run_dir", run.url)
     return summary

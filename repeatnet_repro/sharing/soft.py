@@ -18,16 +18,17 @@ from ..registry import ConfigError, OneOf, Range
 from .base import SCHEMES, SharedWeights, WeightBank, require_layers, split_groups, with_unshared
 from .layers import SharedLayer
 
-COEFF_INITS = ("orthogonal", "identity", "sparse", "normal")
+COEFF_INITS = ("orthogonal", "identity", "sparse", "normal", "uniform")
 
 
 def init_coefficients(layers: int, templates: int, how: str) -> torch.Tensor:
     """The L x k coefficient matrix A at initialisation (soft-sharing paper, App. B).
 
     orthogonal: orthonormal rows or columns (A^T A = I when L >= k), so the LSM starts as the identity;
-    identity: A = I (needs k = L); normal / sparse (**ours**: scaled so E|alpha_i|^2 = 1, like one
-    template): N(0, 1/k), or N(0, 1/m) on m = ceil(k/2) random entries per row with the rest zero,
-    so no layer starts with an all-zero weight.
+    identity: A = I (needs k = L); normal / uniform / sparse, the schemes App. B compares without giving their
+    scale (**ours**: scaled so E|alpha_i|^2 = 1, as an orthonormal row has): N(0, 1/k), U(-sqrt(3/k), sqrt(3/k)),
+    or N(0, 1/m) on m = ceil(k/2) random entries per row with the rest zero, so no layer starts with an all-zero
+    weight. The authors' code implements the orthogonal one only.
     """
     if how == "orthogonal":
         return nn.init.orthogonal_(torch.empty(layers, templates))
@@ -35,6 +36,8 @@ def init_coefficients(layers: int, templates: int, how: str) -> torch.Tensor:
         return torch.eye(layers)
     if how == "normal":
         return torch.randn(layers, templates) / math.sqrt(templates)
+    if how == "uniform":
+        return (2 * torch.rand(layers, templates) - 1) * math.sqrt(3 / templates)
     if how == "sparse":
         kept = math.ceil(templates / 2)
         order = torch.rand(layers, templates).argsort(dim=1)
@@ -145,7 +148,7 @@ def soft(layers: List[SharedLayer], templates: Any = None, coeff_init: Annotated
          reg_lambda: Annotated[float, Range(ge=0)] = 0.0, lsm_epochs: Annotated[List[int], Range(ge=1)] = [],
          lsm_last: bool = True, allow_singletons: bool = False) -> SharedWeights:
     """templates: k per group (null = group size, int, or {group: k}); coeff_init: orthogonal |
-    identity | sparse | normal; reg_lambda: lambda_R of the recurrence regulariser; lsm_epochs: epochs
+    identity | sparse | normal | uniform; reg_lambda: lambda_R of the recurrence regulariser; lsm_epochs: epochs
     after which each group's LSM is saved to artifacts/lsm/ (also after the last one if lsm_last);
     allow_singletons: run a model whose groups all hold one layer (which shares nothing) instead of failing."""
     require_layers(layers, "soft", grouped=True)

@@ -63,7 +63,7 @@ experiments_of = $(sort $(patsubst conf/experiment/%.yaml,%,$(wildcard conf/expe
 # stay apart and rerunning a target resumes its jobs; a sweep's report goes beside its jobs
 launch = $(PY) -m repeatnet_repro.train -m experiment=$(1) budget=$(BUDGET) paths.runs_dir=$(abspath $(RUNS)) $(ARGS)
 
-.PHONY: experiments costs sweep $(addprefix paper-,$(EXPERIMENT_PAPERS))
+.PHONY: experiments costs sweep evidence gpu-evidence $(addprefix paper-,$(EXPERIMENT_PAPERS))
 
 experiments: install  ## list models, schemes, data sets (present?) and every preset: runs, epochs, data it needs
 	$(PY) -m repeatnet_repro.catalog $(ARGS)
@@ -82,4 +82,9 @@ paper-softshare:  ## every soft-sharing experiment, then the report of all its r
 $(addprefix paper-,$(EXPERIMENT_PAPERS)): paper-%: install
 	$(foreach exp,$(call experiments_of,$*),$(call launch,$(exp)) &&) true
 	$(call report_to,all,$(RUNS)/$*)
+evidence: install  ## start or resume the CPU evidence runs in the background (scripts/run_evidence.sh; status: scripts/evidence.py status)
+	PY=$(PY) scripts/run_evidence.sh
+
+gpu-evidence: install  ## the GPU evidence on one GPU in about ten minutes (scripts/gpu_evidence.sh [OUT])
+	PY=$(PY) scripts/gpu_evidence.sh $(OUT)
 # --- end experiments ---

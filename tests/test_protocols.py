@@ -7,17 +7,28 @@ field shows all fail here.
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 
 from repeatnet_repro.analysis import protocols
 from repeatnet_repro.analysis.protocols import FIELDS, ProtocolError, markdown, presets, read_sources, resolve_sources
+from repeatnet_repro.config import compose
 
 
 @pytest.fixture(scope="module")
 def values():
-    """Every preset's rendered fields (about 45 composes: ~10 s on one core)."""
+    """Every preset's rendered fields: about 250 composes and 160 model builds for the init probe (a few minutes
+    on a busy two-core machine)."""
     return protocols.all_fields()
+
+
+def document_table(name: str) -> dict:
+    """field -> 'ours' cell of the preset's table in the committed docs/protocols.md."""
+    text = (protocols.DOCS / "protocols.md").read_text()
+    section = text.split(f"\n## {name}\n", 1)[1].split("\n## ", 1)[0]
+    cells = [re.split(r"(?<!\\)\|", line)[1:-1] for line in section.splitlines() if line.startswith("| ")]
+    return {c[0].strip(): c[1].strip().replace("\\|", "|") for c in cells[1:]}
 
 
 def test_protocols_md_is_what_the_presets_and_sources_generate(values):
@@ -86,3 +97,44 @@ def test_the_fields_read_the_composed_protocol(values):
     assert values["softshare/table3"]["augmentation"] == "crop=224, color_jitter=0.4, lighting=0.1"
     assert values["shardnet/fig3"]["lr"] == "cifar10, cifar100: 0.05; tinyimagenet: 0.01", "per data set"
     assert values["softshare/table1"]["seeds"] == "range(5)"
+
+
+@pytest.mark.parametrize("name", ["repeatnet/table3", "shardnet/table2b", "softshare/table3", "compare/wrn"])
+def test_the_committed_document_states_what_the_preset_composes_to(name):
+    """Read back from docs/protocols.md, not from the generator: a field the document misstates fails here."""
+    cfg, doc = compose([f"experiment={name}"]), document_table(name)
+    t = cfg.trainer
+    assert doc["lr"] == f"{cfg.optimizer.lr:g}" and doc["epochs"] == str(t.epochs) and doc["batch"] == str(t.batch_size)
+    assert doc["precision"].split(":")[0].split(" ")[0] == {"auto": "auto", "fp32": "fp32", "bf16": "bf16"}[t.precision]
+    assert doc["drop_last"] == ("null (the data set's habit)" if t.drop_last is None else str(t.drop_last).lower())
+    assert doc["deterministic"] == str(t.deterministic).lower()
+    assert doc["grad_clip"] == (f"max norm {t.grad_clip:g}" if t.grad_clip else "none")
+    assert doc["optimizer"] == cfg.optimizer.name
+
+
+def test_the_repeatnet_presets_state_their_authors_loader_and_trainer_flags(values):
+    for name in ("repeatnet/table1", "repeatnet/table2", "repeatnet/table3", "repeatnet/fig2"):
+        assert (values[name]["drop_last"], values[name]["deterministic"]) == ("true", "true"), name
+    assert values["softshare/table1"]["drop_last"] == "null (the data set's habit)"
+    assert values["softshare/table1"]["precision"] == protocols.PRECISION["auto"]
+
+
+def test_the_init_field_is_read_off_the_built_models(values):
+    """Probed, not written: ShardNet ResNets start their blocks as identities and blend with Glorot 1x1s; the
+    RepeatNet ResNet-16 keeps the authors' BN shift 0.01; soft sharing's alpha starts orthogonal."""
+    table8 = values["shardnet/table8"]["init"]
+    assert "linear 1x1 conv (no BN after): Glorot-uniform" in table8 and "BN scale: 1, but 0 on" in table8
+    assert "BN shift: 0.01" in values["repeatnet/table1"]["init"]
+    assert "soft alpha: orthogonal" in values["softshare/table1"]["init"]
+
+
+def test_a_builder_whose_init_changes_makes_the_init_entry_stale(monkeypatch, values):
+    from repeatnet_repro.models import shardnet_resnet
+
+    monkeypatch.setattr(shardnet_resnet, "LINEAR_INIT", "kaiming_normal")
+    monkeypatch.setattr(protocols, "_PROBES", {})
+    changed = copy.deepcopy(values)
+    changed["shardnet/table8"] = protocols.fields(protocols.load("shardnet/table8"))
+    assert "linear 1x1 conv (no BN after): He-normal fan_in" in changed["shardnet/table8"]["init"]
+    with pytest.raises(ProtocolError, match=r"shardnet/table8\.init = .*stale"):
+        resolve_sources(changed, read_sources())

@@ -2,7 +2,8 @@
 
 `fields(preset)` reads the protocol from the composed configs of the preset's jobs (one per data set and
 other swept key; rows and seeds are read from the row files and the sweep) and renders each field as a
-short string. docs/protocol_sources.yaml says, for each field, which value it documents and its source: a
+short string; `init` is probed from each row's built model (analysis/init_probe.py), so it is what the
+builders do. docs/protocol_sources.yaml says, for each field, which value it documents and its source: a
 sentence of the paper, a location in the authors' code, or "not stated; ours: ... because ...". An entry
 under a paper key (`softshare:`) covers every preset of that paper whose value it matches; a preset entry
 overrides it. `document()` renders docs/protocols.md and fails when a field has no entry, when an entry
@@ -14,7 +15,7 @@ import itertools
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pandas as pd
 import yaml
@@ -27,8 +28,11 @@ DOCS = CONF_DIR.parent / "docs"
 SOURCES = DOCS / "protocol_sources.yaml"
 PAPER_DIR = CONF_DIR.parent / "results" / "paper"
 
-FIELDS = ("optimizer", "lr", "momentum", "weight_decay", "schedule", "epochs", "batch", "augmentation",
-          "normalisation", "split", "dropout", "init", "eval", "seeds", "grad_clip")
+FIELDS = ("optimizer", "lr", "momentum", "weight_decay", "schedule", "epochs", "batch", "drop_last", "augmentation",
+          "normalisation", "split", "dropout", "init", "eval", "seeds", "grad_clip", "precision", "deterministic")
+#: what trainer.precision resolves to (engine/compute.py resolve_compute)
+PRECISION = {"auto": "auto: bf16 autocast on CUDA and bf16-capable CPUs, else fp32", "fp32": "fp32",
+             "bf16": "bf16 autocast on every device"}
 
 #: dataset keys by the field they belong to, augmentation keys in the order the pipeline applies them
 DATASET_KEYS = {
@@ -101,6 +105,8 @@ class Preset:
     jobs: List[Tuple[str, Any]]  # (label, composed config) per data set / swept key
     rows: List[Row]
     seeds: str
+    row_paths: Tuple[str, ...] = ()  # the sweep's row options, in the order of `rows`
+    default: Any = None  # the composed preset alone (its default row)
 
 
 def _sweep(name: str) -> Dict[str, List[str]]:
@@ -132,7 +138,7 @@ def load(name: str) -> Preset:
         overrides = [*data, *rest]
         cfg = compose([f"experiment={name}", *overrides]) if overrides else first
         jobs.append((cfg.dataset.name, cfg))
-    return Preset(name, jobs, rows, ", ".join(sweep["seed"]))
+    return Preset(name, jobs, rows, ", ".join(sweep["seed"]), tuple(sweep["row"]), first)
 
 
 def _fmt(value: Any) -> str:
@@ -196,6 +202,58 @@ def _resolved(cfg, group: str) -> Dict[str, Any]:
     return OmegaConf.to_container(cfg[group], resolve=True)
 
 
+_PROBES: Dict[str, Dict[str, str]] = {}
+
+
+def probe_init(cfg) -> Dict[str, str]:
+    """init_probe.probe of the composed config's model, once per distinct model, sharing and data shape."""
+    from ..data import build_data
+    from .init_probe import probe
+
+    key = repr((OmegaConf.to_container(cfg.model, resolve=True), OmegaConf.to_container(cfg.sharing, resolve=True),
+                build_data(cfg.dataset).info))
+    if key not in _PROBES:
+        _PROBES[key] = probe(cfg)
+    return _PROBES[key]
+
+
+def row_config(preset: Preset, row: str):
+    """The preset composed with one of its rows (on the preset's own data set unless the row forces another)."""
+    defaults = _load(CONF_DIR / "experiment" / f"{preset.name}.yaml")["defaults"]
+    if preset.default is not None and {"/row": row} in defaults:
+        return preset.default
+    return compose([f"experiment={preset.name}", f"row={row}"])
+
+
+def _rows(rows: List[str], lacking: Optional[List[str]], total: int) -> str:
+    """' [rows]' after an init some rows have; '' when all have it; '[all but ...]' when that is shorter."""
+    if len(rows) == total:
+        return ""
+    if lacking and len(", ".join(lacking)) < len(", ".join(rows)):
+        return f" [all but {', '.join(lacking)}]"
+    return f" [{', '.join(rows)}]"
+
+
+def init_field(preset: Preset) -> str:
+    """What each row's model starts as, probed from its built parameters (analysis/init_probe.py): per kind of
+    parameter one init where all rows agree, else each init with its rows in brackets."""
+    from .init_probe import KINDS
+
+    per_row = {row.label: probe_init(row_config(preset, path)) for row, path in zip(preset.rows, preset.row_paths)}
+    parts = []
+    for kind in KINDS.values():
+        having = [label for label, d in per_row.items() if kind in d]
+        if not having:
+            continue
+        groups: Dict[str, List[str]] = {}
+        for label in having:
+            groups.setdefault(per_row[label][kind], []).append(label)
+        lacking = [label for label in per_row if label not in having]
+        parts.append(f"{kind}: " + " | ".join(v + _rows(rows, lacking if len(groups) == 1 else None, len(per_row))
+                                              for v, rows in groups.items()))
+    return "; ".join(parts)
+
+
 def fields(preset: Preset) -> Dict[str, str]:
     """Each protocol field of the preset as the string its source entry documents."""
     paper, item = preset.name.split("/")
@@ -218,9 +276,6 @@ def fields(preset: Preset) -> Dict[str, str]:
             return next(iter(groups))
         return "; ".join(f"{v} ({', '.join(labels)})" for v, labels in groups.items())
 
-    schemes: Dict[str, set] = {}  # model builder -> the sharing schemes its rows use
-    for row in preset.rows:
-        schemes.setdefault(row.model, set()).add(row.sharing)
     sharings = sorted({row.sharing for row in preset.rows})
     return {
         "optimizer": _per_job(preset, lambda c: c.optimizer.name),
@@ -231,18 +286,22 @@ def fields(preset: Preset) -> Dict[str, str]:
         "schedule": _per_job(preset, schedule),
         "epochs": _per_job(preset, lambda c: _fmt(_resolved(c, "trainer")["epochs"])),
         "batch": _per_job(preset, lambda c: _fmt(c.trainer.batch_size)),
+        "drop_last": _per_job(preset, lambda c: "null (the data set's habit)" if c.trainer.get("drop_last") is None
+                              else _fmt(bool(c.trainer.drop_last))),
         "augmentation": _per_job(preset, lambda c: _keys(_dataset(c), DATASET_KEYS["augmentation"])),
         "normalisation": _per_job(preset, lambda c: _keys(_dataset(c), DATASET_KEYS["normalisation"],
                                                           empty="fixed by the data set (no option)")),
         "split": _per_job(preset, lambda c: _keys(_dataset(c), DATASET_KEYS["split"],
                                                   empty="fixed by the data set (no option)")),
         "dropout": by_row(lambda row: "none in the model" if row.dropout is None else _fmt(float(row.dropout))),
-        "init": "; ".join(f"{model} + sharing {', '.join(sorted(schemes[model]))}" for model in sorted(schemes)),
+        "init": init_field(preset),
         "eval": _per_job(preset, lambda c: _keys(_dataset(c), DATASET_KEYS["eval"],
                                                  f"{reported_epoch(c)}, {reported_metrics(paper, item)}")),
         "seeds": preset.seeds,
         "grad_clip": _per_job(preset, lambda c: f"max norm {_fmt(c.trainer.grad_clip)}" if c.trainer.grad_clip
                               else "none"),
+        "precision": _per_job(preset, lambda c: PRECISION[c.trainer.precision]),
+        "deterministic": _per_job(preset, lambda c: _fmt(bool(c.trainer.get("deterministic", False)))),
     }
 
 
@@ -288,9 +347,10 @@ def markdown(values: Dict[str, Dict[str, str]], sources: Dict[str, Any]) -> str:
     documented = resolve_sources(values, sources)
     lines = ["# Training protocols of the experiment presets", "",
              "Generated by `python scripts/protocols.py` from the composed presets (conf/experiment/) and "
-             "docs/protocol_sources.yaml; tests/test_protocols.py fails when a preset changes without its "
-             "entry. \"ours\" marks a choice where the paper and the authors' code are silent or differ for a "
-             "stated reason.", ""]
+             "docs/protocol_sources.yaml; `init` is read off each row's model as built (seed 0) by "
+             "repeatnet_repro/analysis/init_probe.py. tests/test_protocols.py fails when a preset or a builder "
+             "changes without its entry. \"ours\" marks a choice where the paper and the authors' code are silent "
+             "or differ for a stated reason.", ""]
     if sources.get("pending"):
         lines += ["## Pending", "", *[f"- {_cell(p)}" for p in sources["pending"]], ""]
     for name in values:

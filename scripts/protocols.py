@@ -20,4 +20,5 @@ if __name__ == "__main__":
     except ProtocolError as err:
         sys.exit(f"error: {err}")
     write_text(DOCS / "protocols.md", text)
-    print(f"{text.count(chr(10) + '## ') - 1} presets -> {DOCS / 'protocols.md'}")
+    presets = sum(line.startswith("## ") and line != "## Pending" for line in text.splitlines())
+    print(f"{presets} presets -> {DOCS / 'protocols.md'}")

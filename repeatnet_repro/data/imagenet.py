@@ -101,7 +101,7 @@ class ImageNet:
         train_set, val_set = self.splits()
         noise = Lighting(self.lighting, PCA_EIGVAL, PCA_EIGVEC) if self.lighting else None
         train = WorkerLoader(train_set, batch_size, True, seed, device, MEAN, STD, self.workers,
-                             drop_last=drop_last is not False,  # fb.resnet.torch drops the partial batch
+                             drop_last=drop_last is not False,  # imagenet_seq (soft sharing main.py) drops it
                              augment=noise)
         test = WorkerLoader(val_set, eval_batch_size or batch_size, False, seed, device, MEAN, STD, self.workers)
         return train, test

@@ -92,12 +92,17 @@ def composed(overrides: tuple):
     return _COMPOSED[overrides]
 
 
+#: model keys that set an initialisation only: no count depends on them
+INIT_ONLY = {"model.zero_init_residual"}
+
+
 def settings(tokens: list) -> dict:
-    """Model and sharing overrides as {key: value}; no sharing means sharing=none."""
+    """Model and sharing overrides as {key: value} (the architecture: init-only keys left out); no sharing
+    means sharing=none."""
     out = {"sharing": "none"}
     for token in tokens:
         key, value = token.split("=", 1)
-        if key.split(".")[0] in ("model", "sharing"):
+        if key.split(".")[0] in ("model", "sharing") and key not in INIT_ONLY:
             out[key] = yaml.safe_load(value)
     return out
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,8 +13,11 @@ from repeatnet_repro.analysis.counting import conv_params
 from repeatnet_repro.config import compose
 from repeatnet_repro.data.base import DataInfo
 from repeatnet_repro.models import build_model
+from repeatnet_repro.models.registry import MODELS as BUILDERS
 from repeatnet_repro.registry import ConfigError
 from repeatnet_repro.sharing import SharedConv2d, shared_convs
+
+REPO = Path(__file__).resolve().parent.parent
 
 CIFAR10 = DataInfo(10, 3, 32)
 CIFAR100 = DataInfo(100, 3, 32)
@@ -338,3 +342,18 @@ def test_shared_resnets_need_their_identity_start_blocks(name):
     """With every block's last BN scale at 1 (He et al.'s init) the shared branch adds up and training blows up."""
     overrides, info = SHARED_AT_PAPER_LR[name]
     assert not near_chance(first_losses(overrides + ["model.zero_init_residual=false"], info), info)
+
+
+def test_only_the_shared_resnet_rows_start_their_blocks_as_the_identity():
+    """Measured (results/runs/curated/shardnet_identity_start): at Table 7a's lr the shared SLb-ResNet diverges with
+    BN scale 1 and trains from 0; the unshared rows are standard He-init ResNets (the builders' default)."""
+    import yaml
+
+    rows = [yaml.safe_load(p.read_text()) for p in sorted((REPO / "conf" / "row" / "shardnet").glob("*/*.yaml"))]
+    resnets = [r for r in rows if {"override /model": "resnet_cifar"} in r["defaults"]
+               or {"override /model": "resnet_imagenet"} in r["defaults"]]
+    shared = [{"override /sharing": "hard"} in r["defaults"] for r in resnets]
+    assert sum(shared) == 28 and len(resnets) - sum(shared) == 9
+    assert [r["model"].get("zero_init_residual", False) for r in resnets] == shared
+    assert all(BUILDERS.params(name, skip=1)["zero_init_residual"].default is False
+               for name in ("resnet_cifar", "resnet_imagenet"))

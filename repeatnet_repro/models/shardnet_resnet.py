@@ -16,12 +16,14 @@ padded input) m times; each conv declares its m = 1 shape as `base_channels`, so
 sharing.k_rep=m` (which sets m) is RepeatNet width scaling of the configured net. The CIFAR blocks declare
 their place in the family (`CIFAR_DEPTHS`, b blocks per stage), so `sharing=repeat sharing.plan=depth
 sharing.parent_depth=b'` makes a b-block net a depth-scaled b'-block one (sharing/depth.py).
-Initialisation, where ShardNet is silent, is our choice, made so the shared nets take the paper's lr from the
-first step: each block's last BN scale starts at 0 (Goyal et al. 2017; torchvision's zero_init_residual), so every
-block starts as the identity and the residual stream does not grow with depth, and the linear 1x1 layers (no BN,
-no ReLU after them) start with Glorot's gain-1 init, so they do not double the signal's power each as He's ReLU
-gain would. With BN scales at 1 the shared SL7-ResNet(n=128) diverges at lr 0.05 (train loss > 100 within two
-steps: one conv3 adds the same, correlated branch 43 times); `zero_init_residual=false` restores them.
+Initialisation, where ShardNet is silent, is our choice, measured on real CIFAR-10 at Table 7a's SGD lr 0.05
+(results/runs/curated/shardnet_identity_start): a net whose blocks all share one conv3 (the SL rows) starts every
+block as the identity, its last BN scale at 0 (Goyal et al. 2017; torchvision's zero_init_residual): with scale 1
+the shared SLb-ResNet(n=64, b=7) diverged in its first epoch (train loss 4957: one conv3 adds the same, correlated
+branch 43 times), with 0 it trained. The unshared rows (E/Eb-ResNet, ResNet*) are standard He-init ResNets, BN
+scale 1 (the default, `zero_init_residual=false`): the measurement gives them no reason to differ. The linear 1x1
+layers (no BN, no ReLU after them) start with Glorot's gain-1 init in both ShardNet families (VGGNet's blending
+layers too), so they do not double the signal's power each as He's ReLU gain would.
 """
 from __future__ import annotations
 
@@ -92,7 +94,7 @@ class ShardResNet(nn.Module):
 
     def __init__(self, info: DataInfo, stem_kernel: int, stem_stride: int, stem_pool: bool,
                  pad_to: Optional[int], stages: List[int], blocks: int, bottleneck: bool, width_mult: int = 1,
-                 depth_slots: bool = False, zero_init_residual: bool = True):
+                 depth_slots: bool = False, zero_init_residual: bool = False):
         super().__init__()
         m = width_mult
         self.pad = ChannelPad(pad_to * m) if pad_to is not None else nn.Identity()
@@ -143,12 +145,12 @@ def _check_common(info: DataInfo, width: int, min_size: int, what: str) -> None:
 @MODELS.register("resnet_cifar")
 def resnet_cifar(info: DataInfo, width: Annotated[int, Range(ge=1), Width()] = 16, blocks: Annotated[int, Range(ge=1)] = 3,
                  uniform: bool = False, pad_input: bool = False,
-                 width_mult: Annotated[int, Range(ge=1)] = 1, zero_init_residual: bool = True) -> ShardResNet:
+                 width_mult: Annotated[int, Range(ge=1)] = 1, zero_init_residual: bool = False) -> ShardResNet:
     """width: p (E layout: stages p, 2p, 4p) or n (uniform); blocks: b basic blocks per stage;
     uniform: every stage at n with n -> n blending transitions (SLb); pad_input: zero-pad the image
     to n channels so the stem is n -> n (SLb); width_mult: m, RepeatNet's k_rep (every conv m x wider);
-    zero_init_residual: each block's last BN scale
-    starts at 0, false: at 1 (module docstring)."""
+    zero_init_residual: true starts each block's last BN scale at 0 (the shared SL rows), false (default) at 1
+    (module docstring)."""
     _check_common(info, width, 4, "model=resnet_cifar (two max-pools)")
     if blocks < 1:
         raise ConfigError(f"model.blocks={blocks}: b must be >= 1 (the paper uses 3, 5, 7)")
@@ -163,13 +165,13 @@ def resnet_cifar(info: DataInfo, width: Annotated[int, Range(ge=1), Width()] = 1
 def resnet_imagenet(info: DataInfo, depth: Annotated[int, OneOf((34, 50))] = 34,
                     width: Annotated[int, Range(ge=1), Width()] = 64,
                     uniform: bool = False, stem: Annotated[Optional[str], OneOf(("conv3", "conv7"))] = None,
-                    width_mult: Annotated[int, Range(ge=1)] = 1, zero_init_residual: bool = True) -> ShardResNet:
+                    width_mult: Annotated[int, Range(ge=1)] = 1, zero_init_residual: bool = False) -> ShardResNet:
     """depth: 34 (basic blocks) or 50 (bottlenecks), 4 blocks in every stage; width: the first
     stage's width (E layout: x, 2x, 4x, 8x; 64 = E-ResNet) or n (uniform: SL-ResNet-34/50(n));
     stem: conv7 (stride 2 + max-pool, ImageNet) | conv3 (stride 1, no max-pool, Tiny ImageNet's
     56x56 crops); null = conv7 for images of 128 px and more, conv3 below; width_mult: m,
-    RepeatNet's k_rep (every conv m x wider); zero_init_residual: each block's last BN scale
-    starts at 0, false: at 1 (module docstring)."""
+    RepeatNet's k_rep (every conv m x wider); zero_init_residual: true starts each block's last BN
+    scale at 0 (the shared SL rows), false (default) at 1 (module docstring)."""
     if depth not in (34, 50):
         raise ConfigError(f"model.depth={depth}: valid depths are 34 (basic blocks) and 50 "
                           "(bottleneck blocks)")

@@ -1,17 +1,14 @@
 """A run from a composed config: build everything, train with resume, and keep the run record current."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import logging
 import math
 import random
-import signal
-import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import numpy as np
 import torch
@@ -32,6 +29,7 @@ from .loop import NonFiniteLossError, Step, evaluate, train_epoch
 from .optim import OPTIMIZERS, SCHEDULES, scaled_epoch
 from .resume import check_resume
 from .run_record import RunRecord, git_commit, now, run_dir_of, versions
+from .stop_signals import Interrupted, epoch_commit, sigterm_interrupts  # noqa: F401 -- re-exported
 from .tasks import make_task
 from .tracking import grouping, make_tracker
 
@@ -237,52 +235,6 @@ def keep_best(best: Dict[str, Any], row: Dict[str, Any], key: str) -> Dict[str, 
     if key in row and (not best or row[key] > best.get(key, float("-inf"))):
         return {k: v for k, v in row.items() if k.startswith(("test_", "val_")) or k == "epoch"}
     return best
-
-
-class Interrupted(KeyboardInterrupt):
-    """SIGTERM (a scheduler's stop, torchrun tearing down): the run ends as `interrupted`, resumable."""
-
-
-@contextlib.contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """Turn SIGTERM into `Interrupted` while training, unless someone else (e.g. submitit) handles it."""
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        yield
-        return
-
-    def stop(signum, frame):
-        if _EpochCommit.open:
-            _EpochCommit.sigterm = True
-        else:
-            raise Interrupted("SIGTERM")
-
-    _EpochCommit.sigterm = False
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-class _EpochCommit:
-    """Whether an epoch is being committed, and whether a SIGTERM arrived meanwhile."""
-    open = False
-    sigterm = False
-
-
-@contextlib.contextmanager
-def epoch_commit() -> Iterator[None]:
-    """An epoch's metrics row, artifacts and checkpoints land together: a SIGTERM meanwhile waits for the end,
-    so a resumed run never repeats an epoch the record already holds."""
-    _EpochCommit.open = True
-    try:
-        yield
-    finally:
-        _EpochCommit.open = False
-    if _EpochCommit.sigterm:
-        _EpochCommit.sigterm = False
-        raise Interrupted("SIGTERM")
 
 
 def one_line(err: BaseException) -> str:

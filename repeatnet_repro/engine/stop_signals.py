@@ -48,8 +48,10 @@ def _submitit_signal() -> Optional[int]:
 
 
 class _Commit:
-    """Whether an epoch is being committed, and the stop signal that arrived meanwhile."""
+    """Whether an epoch is being committed, the stop signal that arrived meanwhile, and whether the run is
+    already stopping (a second signal, e.g. SLURM's SIGTERM relayed by srun, must not cut its last writes)."""
     open = False
+    stopping = False
     pending: Optional[int] = None
     hand_off: Dict[int, Optional[Handler]] = {}
 
@@ -68,12 +70,16 @@ def sigterm_interrupts() -> Iterator[None]:
     usr = _submitit_signal()
     if usr is not None and _submitit_handler(signal.getsignal(usr)):
         taken[usr] = signal.getsignal(usr)
-    _Commit.pending, _Commit.hand_off = None, {s: (h if s == usr else None) for s, h in taken.items()}
+    _Commit.pending, _Commit.stopping = None, False
+    _Commit.hand_off = {s: (h if s == usr else None) for s, h in taken.items()}
 
     def stop(signum: int, frame: Any) -> None:
+        if _Commit.stopping:
+            return
         if _Commit.open:
             _Commit.pending = _Commit.pending or signum
         else:
+            _Commit.stopping = True
             raise Interrupted(signum, _Commit.hand_off.get(signum))
 
     for signum in taken:
@@ -95,5 +101,5 @@ def epoch_commit() -> Iterator[None]:
     finally:
         _Commit.open = False
     if _Commit.pending is not None:
-        signum, _Commit.pending = _Commit.pending, None
+        signum, _Commit.pending, _Commit.stopping = _Commit.pending, None, True
         raise Interrupted(signum, _Commit.hand_off.get(signum))

@@ -31,7 +31,7 @@ from .resume import check_resume
 from .run_record import RunRecord, git_commit, now, run_dir_of, versions
 from .stop_signals import Interrupted, epoch_commit, sigterm_interrupts  # noqa: F401 -- re-exported
 from .tasks import make_task
-from .tracking import grouping, make_tracker
+from .tracking import Tracker, grouping, make_tracker
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +259,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     record = RunRecord(run_dir, writer=ctx.is_main)
     try:
         record.prepare()
-        with record.writing():
+        with record.writing(), sigterm_interrupts():  # a stop signal from here on ends the attempt `interrupted`
             return _train_locked(cfg, record, ctx)
     finally:
         distributed.teardown()
@@ -278,7 +278,10 @@ class Start:
 
 def _fail_fresh(record: RunRecord, err: BaseException) -> None:
     """A run that could not start: a fresh dir gets a `failed` summary naming the error (so a sweep's
-    failed job shows in its folder); an existing record is left exactly as it was."""
+    failed job shows in its folder); an existing record is left exactly as it was. A stop signal is no
+    failure: it leaves nothing."""
+    if isinstance(err, KeyboardInterrupt):
+        return
     if record.writer and record.dir.is_dir() and not record.summary_path.exists() and \
             not record.metrics_path.exists():
         record.update_summary(status="failed", mode="train", error=one_line(err), run_dir=str(record.dir))
@@ -334,17 +337,17 @@ def _train_locked(cfg: DictConfig, record: RunRecord, ctx: distributed.Context) 
         return before
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     record.begin_attempt(epochs=[begin.epoch, run.epochs], overrides=overrides, changed=begin.changed)
-    record.write_config(cfg)
-    record.keep_metrics_through(begin.epoch - 1)
-    extra = {"init_from": begin.init_from} if begin.init_from else {}
-    record.update_summary(**run.base_summary(), **reference, **extra)
-    tags = [f"{k}:{v}" for k, v in run_tags(cfg).items() if v]
-    logger_cfg = cfg.logger if ctx.is_main else OmegaConf.create({"name": "none", "mode": "disabled"})
-    tracker = make_tracker(logger_cfg, record.dir, name=f"{cfg.name}-seed{cfg.seed}", **grouping(cfg),
-                           tags=tags, config=OmegaConf.to_container(cfg, resolve=True))
-    failed = True
+    tracker, failed = Tracker(), True
     try:
-        with record.heartbeat(), sigterm_interrupts():
+        record.write_config(cfg)
+        record.keep_metrics_through(begin.epoch - 1)
+        extra = {"init_from": begin.init_from} if begin.init_from else {}
+        record.update_summary(**run.base_summary(), **reference, **extra)
+        tags = [f"{k}:{v}" for k, v in run_tags(cfg).items() if v]
+        logger_cfg = cfg.logger if ctx.is_main else OmegaConf.create({"name": "none", "mode": "disabled"})
+        tracker = make_tracker(logger_cfg, record.dir, name=f"{cfg.name}-seed{cfg.seed}", **grouping(cfg),
+                               tags=tags, config=OmegaConf.to_container(cfg, resolve=True))
+        with record.heartbeat():
             train_loader, test_loader = run.loaders()
             best = _epochs(cfg, run, record, tracker, train_loader, test_loader, begin.epoch, begin.best)
             final = record.metrics()[-1] if record.metrics() else {}

@@ -32,7 +32,10 @@ def _no_cluster() -> str | None:
     return None
 
 
-pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.skipif(bool(_no_cluster()), reason=_no_cluster() or "")]
+#: one xdist worker runs them one after another (`--dist loadgroup`): their jobs share the node's 2 CPUs, and the
+#: time-limit test's timing must not wait on another test's jobs
+pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.xdist_group("slurm"),
+              pytest.mark.skipif(bool(_no_cluster()), reason=_no_cluster() or "")]
 
 #: a few-second epoch of the digits model, deterministic, so a resumed run ends exactly where a straight one does
 RUN = [*FAST, "model.widths=[8,16]", "trainer.deterministic=true", "schedule.milestones=[2]"]

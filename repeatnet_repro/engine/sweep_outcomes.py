@@ -43,12 +43,24 @@ def flagged(name: str) -> bool:
     return bool(folder) and (Path(folder) / f"{name}.flag").exists()
 
 
+def _jobs_elsewhere(launcher: Optional[str]) -> bool:
+    """Whether the launcher may run the jobs on other machines (submitit's launchers, ours among them)."""
+    if not launcher:
+        return False
+    try:
+        from hydra.utils import get_class
+        from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
+
+        return issubclass(get_class(launcher), BaseSubmititLauncher)
+    except Exception:  # no such class, or the plugin is not installed: the jobs run here
+        return False
+
+
 class ReportFailedJobs(Callback):
     """Collects the outcomes of one multirun and turns any failure into exit code 1 after the last job."""
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
-        on_nodes = "submitit" in str(config.hydra.launcher.get("_target_", ""))
-        where = Path(config.hydra.sweep.dir) if on_nodes else None
+        where = Path(config.hydra.sweep.dir) if _jobs_elsewhere(config.hydra.launcher.get("_target_")) else None
         if where is not None:
             where.mkdir(parents=True, exist_ok=True)
         os.environ[ENV] = tempfile.mkdtemp(prefix=".outcomes-" if where else "repeatnet-sweep-", dir=where)

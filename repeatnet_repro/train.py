@@ -54,8 +54,10 @@ def app(cfg: DictConfig) -> float:
             sweep_outcomes.record(hc.job.num, list(hc.overrides.task), f"interrupted ({err})")
         print(f"interrupted: the run record in {run_dir} says so; rerun the same command to resume",
               file=sys.stderr)
-        if isinstance(err, Interrupted):
-            err.pass_on()  # under submitit: requeue the job (a requeued job overwrites its outcome)
+        # submitit's signal: submitit requeues the job now (its next run replaces the outcome); a job it does not
+        # requeue is over, and ends with its outcome as its result, so the sweep need not wait to hear of it
+        if isinstance(err, Interrupted) and err.pass_on() and multirun:
+            return float("nan")
         sys.exit(143 if isinstance(err, Interrupted) else 130)
     except Exception as err:
         line = explain(err)

@@ -24,12 +24,15 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(signal.Signals(signum).name)
         self.signum, self.hand_off = signum, hand_off
 
-    def pass_on(self) -> None:
-        """Let the handler the signal had before the run (submitit's: requeue the job) act, now that the
-        record is closed. Its "not requeued" error is submitit's log line, not ours."""
-        if self.hand_off is not None:
-            with contextlib.suppress(Exception):
-                self.hand_off(self.signum, None)
+    def pass_on(self) -> bool:
+        """Let the handler the signal had before the run (submitit's) act, now that the record is closed: it
+        requeues the job and exits. True when it did not (submitit: out of time-limit retries; its log says so),
+        so this job is over."""
+        if self.hand_off is None:
+            return False
+        with contextlib.suppress(Exception):
+            self.hand_off(self.signum, None)
+        return True
 
 
 def _submitit_handler(handler: Any) -> bool:

@@ -196,11 +196,11 @@ def test_a_job_requeued_while_it_trains_resumes_in_its_run_dir_and_ends_equal_to
 
 
 def test_a_job_past_its_time_limit_is_requeued_and_when_the_retries_run_out_the_same_command_resumes_it(tmp_path):
-    """timeout_min=1 and signal_delay_s=1: SLURM checks time limits every 30 s, so submitit's signal comes 29 to
-    59 s into a job and the kill at the limit 30 s after it. The test pauses each job after its first epoch
-    (SIGSTOP; SLURM sends SIGCONT with its signal), so the first attempt outlasts its limit however fast the
-    machine is, and an attempt that resumes has 30 s for its last epochs."""
-    command = ["hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=1", "seed=0", "trainer.epochs=4"]
+    """timeout_min=2 and signal_delay_s=30: SLURM checks time limits every 30 s and sends submitit's signal up to
+    30 s before it is due, so 60 to 90 s into a job and at least 30 s before the kill. The test pauses each job
+    after its first epoch (SIGSTOP; SLURM sends SIGCONT with its signal), so the first attempt outlasts its limit
+    however fast the machine is, and an attempt that resumes has a minute for its last epochs."""
+    command = ["hydra.launcher.timeout_min=2", "hydra.launcher.signal_delay_s=30", "seed=0", "trainer.epochs=4"]
     runs = {retries: tmp_path / f"retries{retries}" for retries in (1, 0)}
     procs = {r: sweep(runs[r], *command, f"hydra.launcher.max_num_timeout={r}") for r in runs}
     job, ids = {}, {}

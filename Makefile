@@ -28,7 +28,7 @@ demo: install  ## train the demo (digits, no download) into results/runs/demo/pa
 	$(call report_to,all,$(DEMO_RUNS))
 
 test: install  ## run the test suite (CPU only)
-	$(PY) -m pytest -q -n auto --durations=15
+	$(PY) -m pytest -q -n auto --dist loadgroup --durations=15
 
 tables: install  ## every paper table of the runs under RUNS (results/runs) into RUNS/report/tables [OUT=DIR]
 	$(call report_to,tables,$(RUNS))

@@ -1,8 +1,9 @@
 """The single train/eval entrypoint: `python -m repeatnet_repro.train [overrides]` (a Hydra app).
 
 A user's mistake (a config error, missing data, a bad checkpoint, a busy run dir) ends as one `error:`
-line and exit code 2 before the run record is touched; an existing record stays as it was. A failure
-after training started leaves a `failed` record, SIGINT/SIGTERM an `interrupted` one (exit 130/143);
+line and exit code 2 before the run record is touched; an existing record stays as it was. A full disk is
+one line too, with exit code 1 and a `failed` record. A failure after training started leaves a `failed`
+record, SIGINT/SIGTERM an `interrupted` one (exit 130/143; a SLURM job is then requeued by submitit);
 rerunning the same command resumes. In a multirun (`-m`) a failing job is recorded and the sweep goes
 on; after the last job the sweep exits 1 with one line naming the failed jobs.
 """
@@ -20,8 +21,9 @@ from omegaconf import DictConfig
 
 from .config import CONF_DIR, register_schemas
 from .engine import distributed, sweep_outcomes
-from .engine.trainer import Interrupted, evaluate_checkpoint, train
-from .user_errors import explain, report
+from .engine.stop_signals import Interrupted
+from .engine.trainer import evaluate_checkpoint, train
+from .user_errors import exit_code, explain, report
 
 log = logging.getLogger("repeatnet_repro")
 
@@ -48,15 +50,22 @@ def app(cfg: DictConfig) -> float:
     try:
         summary = evaluate_checkpoint(cfg) if evaluating else train(cfg, run_dir)
     except KeyboardInterrupt as err:
+        if multirun and distributed.rank_from_env() == 0:
+            sweep_outcomes.record(hc.job.num, list(hc.overrides.task), f"interrupted ({err})")
         print(f"interrupted: the run record in {run_dir} says so; rerun the same command to resume",
               file=sys.stderr)
+        # submitit's signal: submitit requeues the job now (its next run replaces the outcome); a job it does not
+        # requeue is over, and ends with its outcome as its result, so the sweep need not wait to hear of it
+        if isinstance(err, Interrupted) and err.pass_on() and multirun:
+            return float("nan")
         sys.exit(143 if isinstance(err, Interrupted) else 130)
     except Exception as err:
         line = explain(err)
         if evaluating:
             _remove_eval_log_dir(run_dir)
         if multirun:
-            sweep_outcomes.record(hc.job.num, list(hc.overrides.task), f"{type(err).__name__}: {err}")
+            if distributed.rank_from_env() == 0:
+                sweep_outcomes.record(hc.job.num, list(hc.overrides.task), f"{type(err).__name__}: {err}")
             if line is None:
                 log.exception("job %s failed; the sweep continues", hc.job.num)
             else:
@@ -65,8 +74,8 @@ def app(cfg: DictConfig) -> float:
         if line is None:
             raise
         print(f"error: {line}", file=sys.stderr)
-        sys.exit(2)
-    if multirun:
+        sys.exit(exit_code(err))
+    if multirun and distributed.rank_from_env() == 0:
         sweep_outcomes.record(hc.job.num, list(hc.overrides.task), None)
     log.info("run record: %s", summary.get("run_dir", run_dir))
     reported = summary["eval"] if evaluating else summary.get("reported") or summary.get("final") or {}

@@ -2,7 +2,9 @@
 
 Hydra prints its own composition errors over several lines and exits 1; `report` wraps a Hydra app so
 those come here instead (HYDRA_FULL_ERROR makes Hydra re-raise them) and are said like every other
-user error. Anything else is a bug and keeps its traceback."""
+user error. A full disk (or quota, or a read-only file system) is the machine's state, not the user's
+config: one line too, naming the path and the space left, but exit code 1. Anything else is a bug and
+keeps its traceback."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +12,9 @@ import difflib
 import errno
 import os
 import re
+import shutil
 import sys
+from pathlib import Path
 from typing import Callable, Iterable, List, Optional
 
 from .config import CONF_DIR, top_level_keys
@@ -76,12 +80,42 @@ def _hydra_line(err: BaseException) -> Optional[str]:
     return None
 
 
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def _free_at(filename: Optional[str]) -> str:
+    """", N free there" for the file system holding `filename` (nothing when it cannot be read)."""
+    if not filename:
+        return ""
+    place = Path(filename)
+    while not place.exists() and place != place.parent:
+        place = place.parent
+    try:
+        return f" ({_size(shutil.disk_usage(place).free)} free there)"
+    except OSError:
+        return ""
+
+
+def disk_error(err: BaseException) -> bool:
+    return isinstance(err, OSError) and err.errno in DISK_ERRNOS
+
+
+def exit_code(err: BaseException) -> int:
+    """2 for a user's mistake, 1 for a full disk (the machine's state)."""
+    return 1 if disk_error(err) else 2
+
+
 def explain(err: BaseException) -> Optional[str]:
-    """The one line for a user-caused error, or None for a bug."""
+    """The one line for a user-caused error or a full disk, or None for a bug."""
     from hydra.errors import HydraException
 
-    if isinstance(err, OSError) and err.errno in DISK_ERRNOS:
-        where = f" writing {err.filename}" if err.filename else ""
+    if disk_error(err):
+        where = f" writing {err.filename}{_free_at(err.filename)}" if err.filename else ""
         return (f"{DISK_ERRNOS[err.errno]}{where}; every record write is atomic, so the run dir holds its "
                 "last complete state — free space and rerun the same command to resume")
     if isinstance(err, HydraException):
@@ -95,7 +129,7 @@ def explain(err: BaseException) -> Optional[str]:
 
 def report(app: Callable[[], None]) -> Callable[[], None]:
     """Run a Hydra app so every user-caused error, its own composition errors included, ends as one
-    `error: ...` line and exit code 2."""
+    `error: ...` line and exit code 2 (a full disk: exit code 1)."""
     def main() -> None:
         asked = os.environ.get("HYDRA_FULL_ERROR")  # "1": the user wants tracebacks, not our lines
         os.environ["HYDRA_FULL_ERROR"] = "1"
@@ -106,7 +140,7 @@ def report(app: Callable[[], None]) -> Callable[[], None]:
             if line is None:
                 raise
             print(f"error: {line}", file=sys.stderr)
-            sys.exit(2)
+            sys.exit(exit_code(err))
         finally:
             if asked is None:
                 os.environ.pop("HYDRA_FULL_ERROR", None)

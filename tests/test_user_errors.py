@@ -68,9 +68,9 @@ def run_copy(completed, tmp_path) -> Path:
     return copy
 
 
-def assert_one_line(code: int, err: str, *expected: str) -> str:
+def assert_one_line(code: int, err: str, *expected: str, exit_code: int = 2) -> str:
     lines = err.strip().splitlines()
-    assert code == 2, err
+    assert code == exit_code, err
     assert len(lines) == 1 and lines[0].startswith("error: "), err
     assert "Traceback" not in err and "\x1b[" not in err and "weights_only" not in err
     for text in expected:
@@ -239,7 +239,9 @@ def test_a_second_writer_is_refused_naming_the_holder(run_copy):
     assert snapshot(run_copy) == before
 
 
-def test_a_full_disk_is_one_line_and_the_record_keeps_its_last_complete_state(run_copy, monkeypatch):
+def test_a_full_disk_is_one_line_with_exit_code_1_and_the_record_keeps_its_last_complete_state(run_copy,
+                                                                                               monkeypatch):
+    """Not the user's config (exit 1, not 2); tests/test_full_disk.py fills a real file system."""
     before = snapshot(run_copy)
     real_replace = os.replace
 
@@ -251,7 +253,8 @@ def test_a_full_disk_is_one_line_and_the_record_keeps_its_last_complete_state(ru
 
     monkeypatch.setattr(os, "replace", full)
     assert_one_line(*call(*[o for o in TRAIN if not o.startswith("trainer.epochs")], "trainer.epochs=3",
-                          f"hydra.run.dir={run_copy}"), "no space left on device writing", "rerun the same command")
+                          f"hydra.run.dir={run_copy}"), "no space left on device writing", "free there)",
+                    "rerun the same command", exit_code=1)
     monkeypatch.setattr(os, "replace", real_replace)
     assert snapshot(run_copy) == before
     assert not list(run_copy.rglob(".*.tmp")), "no temp file is left behind"

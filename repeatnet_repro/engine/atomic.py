@@ -1,9 +1,12 @@
 """Atomic file writes: a reader never sees half a run record or half a checkpoint.
 
+A write that fails for lack of space (or quota, or a read-only file system) raises that OSError naming the
+target, even from inside a writer that wraps it (torch's zip writer raises "unexpected pos" while handling it).
 Files get the permissions the umask gives (not mkstemp's 0600), so a shared results dir stays readable,
 and JSON is strict: a non-finite float is written as null (JSON has no NaN)."""
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -12,6 +15,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 TEMP_SUFFIX = ".tmp"
+#: the errors that say the file system is full or cannot take writes: the machine's state, not a bug
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
 
 
 def _read_umask() -> int:
@@ -35,9 +40,23 @@ def atomic_write(path: Path, write: Callable[[Any], None], mode: str = "w") -> N
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        disk = _disk_error(err)
+        if disk is not None:
+            raise OSError(disk, os.strerror(disk), str(path)) from None
         raise
+
+
+def _disk_error(err: BaseException) -> int | None:
+    """The errno of a full (or read-only) file system behind `err`, or None."""
+    for _ in range(8):  # a short chain: the write's own error and what it was handling
+        if err is None:
+            break
+        if isinstance(err, OSError) and err.errno in DISK_ERRNOS:
+            return err.errno
+        err = err.__cause__ or err.__context__
+    return None
 
 
 def remove_stale_temps(folder: Path) -> int:

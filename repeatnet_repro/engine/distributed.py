@@ -1,4 +1,10 @@
-"""Data-parallel training under `torchrun`: one process per device, rank 0 writes the run record.
+"""Data-parallel training under `torchrun` or in a SLURM job of several tasks: one process per device,
+rank 0 writes the run record.
+
+torchrun sets RANK, WORLD_SIZE and the master's address itself. A SLURM job launched by submitit
+(`hydra.launcher.tasks_per_node`, `nodes`) runs one process per task with SLURM's variables instead;
+submitit's TorchDistributedEnvironment translates them (ranks, world size, the job's first node as master, a
+port drawn from the job id) into torchrun's, so both paths join the same way.
 
 Every rank draws the same global batch (the loaders are seeded by seed and epoch) and trains on its
 slice of it; DDP averages the gradients and the metric sums are all-reduced at the end of each pass,
@@ -30,20 +36,33 @@ class Context:
         return self.world > 1
 
 
+def adopt_slurm_tasks() -> None:
+    """In a submitit SLURM job of several tasks, export torchrun's variables from SLURM's (once)."""
+    if os.environ.get("SUBMITIT_EXECUTOR") != "slurm" or "RANK" in os.environ or \
+            int(os.environ.get("SLURM_NTASKS", "1")) <= 1:
+        return
+    from submitit.helpers import TorchDistributedEnvironment
+
+    # every task keeps all of its node's GPUs visible: a task uses cuda:<local rank>
+    TorchDistributedEnvironment().export(set_cuda_visible_devices=False, overwrite=True)
+
+
 def rank_from_env() -> int:
-    """This process's rank as torchrun sets it (0 outside torchrun), readable before `setup`."""
+    """This process's rank as torchrun or SLURM's tasks set it (0 otherwise), readable before `setup`."""
+    adopt_slurm_tasks()
     return int(os.environ.get("RANK", "0"))
 
 
 def log_on_rank_zero() -> None:
-    """Under torchrun every line is logged once: rank 0 logs at INFO, the other ranks only warnings and errors
-    (their progress bars are off too, engine/progress.py)."""
+    """Under torchrun (or SLURM's tasks) every line is logged once: rank 0 logs at INFO, the other ranks only
+    warnings and errors (their progress bars are off too, engine/progress.py)."""
     if rank_from_env() != 0:
         logging.getLogger().setLevel(logging.WARNING)
 
 
 def setup(device_type: str) -> Context:
-    """Join the process group torchrun describes (gloo on CPU, NCCL on CUDA); a no-op otherwise."""
+    """Join the process group torchrun or SLURM describes (gloo on CPU, NCCL on CUDA); a no-op otherwise."""
+    adopt_slurm_tasks()
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Context()

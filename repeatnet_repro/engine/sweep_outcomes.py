@@ -3,7 +3,9 @@ naming the failed jobs (Hydra itself exits 0 however many failed). Jobs can also
 after them (W&B found unreachable).
 
 The outcomes live in a folder the sweep's parent process makes and names in REPEATNET_SWEEP_OUTCOMES, so
-jobs in other processes (joblib) or on other nodes (submitit, with the environment exported) report too."""
+jobs in other processes (joblib) or on other nodes (submitit, with the environment exported) report too: for
+submitit it is inside the sweep folder (a file system the nodes share), else in this machine's temp dir. A job
+that runs again (a requeued SLURM job) replaces its outcome."""
 from __future__ import annotations
 
 import json
@@ -25,7 +27,7 @@ def record(job: int, overrides: List[str], error: Optional[str]) -> None:
     """One job's outcome (error None: it completed); a no-op outside a sweep."""
     folder = os.environ.get(ENV)
     if folder and Path(folder).is_dir():
-        write_json(Path(folder) / f"{job}-{os.getpid()}.json",
+        write_json(Path(folder) / f"{job}.json",
                    {"job": job, "overrides": overrides, "error": error})
 
 
@@ -41,11 +43,27 @@ def flagged(name: str) -> bool:
     return bool(folder) and (Path(folder) / f"{name}.flag").exists()
 
 
+def _jobs_elsewhere(launcher: Optional[str]) -> bool:
+    """Whether the launcher may run the jobs on other machines (submitit's launchers, ours among them)."""
+    if not launcher:
+        return False
+    try:
+        from hydra.utils import get_class
+        from hydra_plugins.hydra_submitit_launcher.submitit_launcher import BaseSubmititLauncher
+
+        return issubclass(get_class(launcher), BaseSubmititLauncher)
+    except Exception:  # no such class, or the plugin is not installed: the jobs run here
+        return False
+
+
 class ReportFailedJobs(Callback):
     """Collects the outcomes of one multirun and turns any failure into exit code 1 after the last job."""
 
     def on_multirun_start(self, config: Any, **kwargs: Any) -> None:
-        os.environ[ENV] = tempfile.mkdtemp(prefix="repeatnet-sweep-")
+        where = Path(config.hydra.sweep.dir) if _jobs_elsewhere(config.hydra.launcher.get("_target_")) else None
+        if where is not None:
+            where.mkdir(parents=True, exist_ok=True)
+        os.environ[ENV] = tempfile.mkdtemp(prefix=".outcomes-" if where else "repeatnet-sweep-", dir=where)
 
     def on_multirun_end(self, config: Any, **kwargs: Any) -> None:
         folder = Path(os.environ.pop(ENV, ""))

@@ -1,17 +1,14 @@
 """A run from a composed config: build everything, train with resume, and keep the run record current."""
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import logging
 import math
 import random
-import signal
-import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Optional
 
 import numpy as np
 import torch
@@ -32,8 +29,9 @@ from .loop import NonFiniteLossError, Step, evaluate, train_epoch
 from .optim import OPTIMIZERS, SCHEDULES, EpochPlan, scaled_epoch
 from .resume import check_resume, protocol_changes
 from .run_record import RunRecord, git_commit, now, run_dir_of, versions
+from .stop_signals import Interrupted, epoch_commit, sigterm_interrupts  # noqa: F401 -- re-exported
 from .tasks import make_task
-from .tracking import grouping, make_tracker
+from .tracking import Tracker, grouping, make_tracker
 
 log = logging.getLogger(__name__)
 
@@ -251,52 +249,6 @@ def keep_best(best: Dict[str, Any], row: Dict[str, Any], key: str) -> Dict[str, 
     return best
 
 
-class Interrupted(KeyboardInterrupt):
-    """SIGTERM (a scheduler's stop, torchrun tearing down): the run ends as `interrupted`, resumable."""
-
-
-@contextlib.contextmanager
-def sigterm_interrupts() -> Iterator[None]:
-    """Turn SIGTERM into `Interrupted` while training, unless someone else (e.g. submitit) handles it."""
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        yield
-        return
-
-    def stop(signum, frame):
-        if _EpochCommit.open:
-            _EpochCommit.sigterm = True
-        else:
-            raise Interrupted("SIGTERM")
-
-    _EpochCommit.sigterm = False
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
-class _EpochCommit:
-    """Whether an epoch is being committed, and whether a SIGTERM arrived meanwhile."""
-    open = False
-    sigterm = False
-
-
-@contextlib.contextmanager
-def epoch_commit() -> Iterator[None]:
-    """An epoch's metrics row, artifacts and checkpoints land together: a SIGTERM meanwhile waits for the end,
-    so a resumed run never repeats an epoch the record already holds."""
-    _EpochCommit.open = True
-    try:
-        yield
-    finally:
-        _EpochCommit.open = False
-    if _EpochCommit.sigterm:
-        _EpochCommit.sigterm = False
-        raise Interrupted("SIGTERM")
-
-
 def one_line(err: BaseException) -> str:
     text = str(err).strip().splitlines()
     return f"{type(err).__name__}: {text[0] if text else ''}"
@@ -319,7 +271,7 @@ def train(cfg: DictConfig, run_dir: Path) -> Dict[str, Any]:
     record = RunRecord(run_dir, writer=ctx.is_main)
     try:
         record.prepare()
-        with record.writing():
+        with record.writing(), sigterm_interrupts():  # a stop signal from here on ends the attempt `interrupted`
             return _train_locked(cfg, record, ctx)
     finally:
         distributed.teardown()
@@ -338,7 +290,10 @@ class Start:
 
 def _fail_fresh(record: RunRecord, err: BaseException) -> None:
     """A run that could not start: a fresh dir gets a `failed` summary naming the error (so a sweep's
-    failed job shows in its folder); an existing record is left exactly as it was."""
+    failed job shows in its folder); an existing record is left exactly as it was. A stop signal is no
+    failure: it leaves nothing."""
+    if isinstance(err, KeyboardInterrupt):
+        return
     if record.writer and record.dir.is_dir() and not record.summary_path.exists() and \
             not record.metrics_path.exists():
         record.update_summary(status="failed", mode="train", error=one_line(err), run_dir=str(record.dir))
@@ -389,17 +344,17 @@ def _train_locked(cfg: DictConfig, record: RunRecord, ctx: distributed.Context) 
     protocol = protocol_changes(begin.changed, OmegaConf.to_container(cfg, resolve=True))  # forced
     record.begin_attempt(epochs=[begin.epoch, run.epochs], overrides=overrides, changed=begin.changed,
                          **({"protocol_changed": protocol} if protocol else {}))
-    record.write_config(cfg)
-    record.keep_metrics_through(begin.epoch - 1)
-    extra = {"init_from": begin.init_from} if begin.init_from else {}
-    record.update_summary(**run.base_summary(), **reference, **extra)
-    tags = [f"{k}:{v}" for k, v in run_tags(cfg).items() if v]
-    logger_cfg = cfg.logger if ctx.is_main else OmegaConf.create({"name": "none", "mode": "disabled"})
-    tracker = make_tracker(logger_cfg, record.dir, name=f"{cfg.name}-seed{cfg.seed}", **grouping(cfg),
-                           tags=tags, config=OmegaConf.to_container(cfg, resolve=True))
-    failed = True
+    tracker, failed = Tracker(), True
     try:
-        with record.heartbeat(), sigterm_interrupts():
+        record.write_config(cfg)
+        record.keep_metrics_through(begin.epoch - 1)
+        extra = {"init_from": begin.init_from} if begin.init_from else {}
+        record.update_summary(**run.base_summary(), **reference, **extra)
+        tags = [f"{k}:{v}" for k, v in run_tags(cfg).items() if v]
+        logger_cfg = cfg.logger if ctx.is_main else OmegaConf.create({"name": "none", "mode": "disabled"})
+        tracker = make_tracker(logger_cfg, record.dir, name=f"{cfg.name}-seed{cfg.seed}", **grouping(cfg),
+                               tags=tags, config=OmegaConf.to_container(cfg, resolve=True))
+        with record.heartbeat():
             train_loader, test_loader = run.loaders()
             best = _epochs(cfg, run, record, tracker, train_loader, test_loader, begin.epoch, begin.best)
             final = record.metrics()[-1] if record.metrics() else {}

@@ -356,4 +356,5 @@ def test_only_the_shared_resnet_rows_start_their_blocks_as_the_identity():
     assert sum(shared) == 28 and len(resnets) - sum(shared) == 9
     assert [r["model"].get("zero_init_residual", False) for r in resnets] == shared
     assert all(BUILDERS.params(name, skip=1)["zero_init_residual"].default is False
-               for name in ("resnet_cifar", "resnet_imagenet"))
+               and compose([f"model={name}"]).model.zero_init_residual is False
+               for name in ("resnet_cifar", "resnet_imagenet")), "the builders' and the group options' default"

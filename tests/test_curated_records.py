@@ -40,3 +40,13 @@ def test_the_readmes_records_line_is_what_the_records_hold(study):
     for option in filter(None, (line["options"] or "").split(", ")):
         key, value = option.split("=")
         assert {str(c["dataset"].get(key)) for _, c in records} == {value}, option
+
+
+def test_a_measurement_study_fills_no_paper_cell():
+    """shardnet_identity_start varies the init of Table 7a's rows: a `.measurement` study keeps no paper tags."""
+    from repeatnet_repro.report.collect import load_runs
+
+    runs = load_runs(CURATED)
+    ablation = runs[runs.run_dir.str.contains("shardnet_identity_start")]
+    assert len(ablation) == 4 and ablation.paper.isna().all() and ablation.item.isna().all()
+    assert (runs.paper == "repeatnet").sum() == 3, "the other studies keep their tags"

@@ -62,14 +62,27 @@ def metrics_frame(rows: Iterable[Dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=None if rows else ["run_dir", "epoch"])
 
 
+#: a study folder holding this file is a measurement (e.g. an ablation of our own choice), not the protocol of the
+#: paper items its runs are tagged with: its runs fill no paper cell (the file says why)
+MEASUREMENT = ".measurement"
+
+
+def _measurement(path: Path, root: Path) -> bool:
+    return any((folder / MEASUREMENT).exists() for folder in path.parents if folder == root or root in folder.parents)
+
+
 def load_runs(root: Union[str, Path]) -> pd.DataFrame:
     """Every summary.json under `root` (recursively); unreadable ones are skipped with a warning row. A run
-    whose writer died shows as `interrupted`, not as still running (run_record.live_status)."""
+    whose writer died shows as `interrupted`, not as still running (run_record.live_status). Runs below a
+    MEASUREMENT folder keep no paper/item/row tags."""
     rows = []
-    for path in sorted(Path(root).rglob("summary.json")):
+    root = Path(root)
+    for path in sorted(root.rglob("summary.json")):
         try:
             summary = json.loads(path.read_text())
             summary["status"] = live_status(summary, path.parent)
+            if _measurement(path.parent, root):
+                summary["tags"] = {}
             rows.append(flatten(summary, path.parent))
         except (OSError, json.JSONDecodeError) as err:
             rows.append({"run_dir": str(path.parent), "status": f"unreadable: {err}"})

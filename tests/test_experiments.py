@@ -207,11 +207,11 @@ def test_protocols_follow_the_papers():
     assert (rot.trainer.batch_size, rot.trainer.grad_clip) == (64, 1.0), "their Trainer clips every data set"
     assert {k: rot.dataset[k] for k in ("rotate", "upsample", "vflip", "flip", "normalize")} == \
         {"rotate": True, "upsample": 3, "vflip": True, "flip": True, "normalize": False}, "their main.py pipeline"
-    assert sweep("softshare/table4")["dataset.cutout"] == ["16"]
+    assert composed(("experiment=softshare/table4",)).dataset.cutout == 16
     for row in sweep("softshare/table4")["row"]:  # 'results differ from Table 2 solely due to cutout'
         assert composed(("experiment=softshare/table4", f"row={row}")).model.dropout == 0.3
-    imagenet = sweep("softshare/table3")
-    assert (imagenet["dataset.color_jitter"], imagenet["dataset.lighting"]) == (["0.4"], ["0.1"]), "fb.resnet.torch"
+    imagenet = composed(("experiment=softshare/table3",)).dataset
+    assert (imagenet.color_jitter, imagenet.lighting) == (0.4, 0.1), "fb.resnet.torch"
     resnet50 = ["model.depth=50", "model.width=64", "model.uniform=false", "sharing=none"]
     for row in sweep("shardnet/table2a")["row"]:  # every C of Table 2a is relative to ResNet-50*
         assert list(OmegaConf.load(CONF / "row" / f"{row}.yaml").reference) == resnet50, row

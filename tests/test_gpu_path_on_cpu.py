@@ -126,8 +126,9 @@ def test_bf16_and_fp32_runs_of_one_seed_agree_on_real_mnist_and_the_record_says_
     to 8 significant bits, so two runs of one seed drift apart step by step like two nearby seeds; after one
     epoch (78 steps) they measured within 0.3 % in training loss (the mean over the epoch's steps), but the
     test loss and accuracy of the last step's weights, which move by up to 10 points from one epoch to the
-    next, once differed by 7 % (1.209 against 1.129) on a clean CI run: we allow 3 % on the training loss, 10 %
-    and 5 points on the test. A bf16 path that breaks learning (test loss ~2.3, accuracy ~10) fails all three."""
+    next, differed by 7 % (1.209 against 1.129) on a clean CI run and by 12 % and 8.6 points (1.130 against 1.284,
+    63.7 against 55.1 %) on a host without native bf16 (emulated): we allow 3 % on the training loss, 25 % and 10
+    points on the test. A bf16 path that breaks learning (test loss ~2.3, accuracy ~10) fails all three."""
     common = [*FAST, "dataset=mnist", f"dataset.root={mnist_root}", "dataset.train_size=5000", "trainer.epochs=1",
               "model.widths=[8,16]", "trainer.batch_size=64", "trainer.eval_batch_size=1000"]
     runs = {}
@@ -144,8 +145,8 @@ def test_bf16_and_fp32_runs_of_one_seed_agree_on_real_mnist_and_the_record_says_
     # bf16 really ran: a run that states bf16 but computes in fp32 would reproduce the fp32 run to the last bit
     assert bf16["final"]["train_loss"] != fp32["final"]["train_loss"]
     assert bf16["final"]["train_loss"] == pytest.approx(fp32["final"]["train_loss"], rel=0.03)
-    assert bf16["final"]["test_loss"] == pytest.approx(fp32["final"]["test_loss"], rel=0.10)
-    assert bf16["final"]["test_acc"] == pytest.approx(fp32["final"]["test_acc"], abs=5.0)
+    assert bf16["final"]["test_loss"] == pytest.approx(fp32["final"]["test_loss"], rel=0.25)
+    assert bf16["final"]["test_acc"] == pytest.approx(fp32["final"]["test_acc"], abs=10.0)
 
 
 @pytest.mark.slow

@@ -113,7 +113,7 @@ MISTAKES: List[Tuple[List[str], List[str]]] = [
     (["dataset.image_size=4"], ["dataset.image_size=4", ">= 8"]),
     (["dataset.test_fraction=1.5"], ["dataset.test_fraction=1.5", "> 0 and < 1"]),
     (["trainer.epochz=3"], ["trainer.epochz: no such key in trainer", "did you mean trainer.epochs?",
-                            "valid keys: batch_size"]),
+                            "valid keys: allow_protocol_change, batch_size"]),
     (["+trainer.epochz=3"], ["trainer.epochz: no such key in trainer", "did you mean trainer.epochs?"]),
     (["sed=1"], ["sed: no such key", "did you mean seed", "valid keys: analysis"]),
     (["+sed=1"], ["sed: no such key", "did you mean seed"]),

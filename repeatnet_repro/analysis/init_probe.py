@@ -370,6 +370,7 @@ def probe(cfg) -> Dict[str, str]:
     feeds a BN is read on a meta-device copy, or on the CPU model where the meta device cannot build it (e2cnn)."""
     from ..data import build_data
     from ..models import build_model
+    from .counting import build_composed
 
     info = build_data(cfg.dataset).info
     torch.manual_seed(0)
@@ -377,12 +378,7 @@ def probe(cfg) -> Dict[str, str]:
     fed = None
     if any(isinstance(m, nn.Conv2d) and m.kernel_size == (1, 1) or getattr(m, "kernel_size", None) == 1
            for m in model.modules()):  # only 1x1 convs are told apart by what follows them
-        try:
-            with torch.device("meta"):
-                topology = build_model(cfg.model, cfg.sharing, info)
-        except (NotImplementedError, RuntimeError):
-            topology = model
-        fed = _bn_fed(topology, info)
+        fed = _bn_fed(build_composed(cfg)[0], info)  # the meta-device topology (a CPU build where it cannot be)
     kinds = samples_by_kind(model, fed)
     pooled = {k: sum(s.values.numel() for s in ss if s.values.numel() < SMALL and not _constant(s))
               for k, ss in kinds.items() if k != "alpha"}
